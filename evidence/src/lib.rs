@@ -1,0 +1,11 @@
+//! Parsing and cryptographic verification of Warden evidence.
+//!
+//! One module per evidence kind. Nothing here does I/O or reads the clock: the verification time
+//! is always an argument, so tests pin it.
+
+#[cfg(feature = "sim")]
+pub mod sim;
+pub mod snp;
+mod time;
+
+pub use time::UnixTime;

@@ -1,0 +1,4 @@
+//! Simulated evidence in the real byte formats, signed by generated test hierarchies (feature
+//! `sim`).
+
+pub mod snp;

@@ -1,0 +1,1 @@
+//! The warden.v1 protocol.

@@ -1,0 +1,7 @@
+//! The Warden verifier: judges evidence against policy and releases model keys.
+//!
+//! This crate holds what touches the outside world (files, the pinned roots, later the network
+//! and storage); parsing and cryptographic checks live in `warden-evidence`.
+
+pub mod offline;
+pub mod roots;
