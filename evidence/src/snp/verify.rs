@@ -117,6 +117,22 @@ impl SnpVerifier {
         })
     }
 
+    /// Verifies a VCEK/VLEK (DER) alone: its chain to the pinned ARK of the product its
+    /// productName names, and the validity of every certificate at `now`. Returns the product
+    /// and the key kind. Reports need [`SnpVerifier::verify`]; this serves operators checking a
+    /// certificate fetched from AMD KDS before any report exists.
+    pub fn verify_certificate(
+        &self,
+        now: UnixTime,
+        vek_der: &[u8],
+    ) -> Result<(Product, VekKind), SnpError> {
+        let vek = self.verified_vek(None, vek_der)?;
+        for (role, window) in vek.validity {
+            cert::check_validity(role, window, now)?;
+        }
+        Ok((vek.product, vek.info.kind))
+    }
+
     /// The verified chain of `vek_der`, from the cache or verified now.
     fn verified_vek(
         &self,

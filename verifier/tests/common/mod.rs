@@ -1,0 +1,37 @@
+//! Locating the real vectors in `../shared/vectors` (or `WARDEN_VECTORS`).
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// The vectors folder for `kind` (`snp`, `tdx`, ...), or `None` after printing
+/// "skipped: vectors not found". With `WARDEN_REQUIRE_VECTORS=1` (CI) a missing folder fails.
+pub fn vectors(kind: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("WARDEN_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let dir = root.join(kind);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "WARDEN_REQUIRE_VECTORS=1 but {} does not exist",
+        dir.display()
+    );
+    eprintln!("skipped: vectors not found ({})", dir.display());
+    None
+}
+
+/// Reads a vector file.
+pub fn read(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Parses an RFC 3339 time.
+pub fn at(s: &str) -> warden_evidence::UnixTime {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339");
+    warden_evidence::UnixTime(t.unix_timestamp())
+}
