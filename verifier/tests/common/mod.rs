@@ -1,6 +1,6 @@
 //! Locating the real vectors in `../shared/vectors` (or `WARDEN_VECTORS`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
