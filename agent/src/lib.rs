@@ -1,1 +1,80 @@
-//! The Warden agent.
+//! The Warden agent: runs inside a confidential VM, binds its evidence to the verifier's nonce,
+//! its TEE key and the model it serves (`warden_proto::binding`), and asks for keys.
+//!
+//! Today it computes the binding values from the command line (`warden-agent binding ...`), so
+//! operators can check what a CVM should have put into REPORT_DATA. Evidence collection
+//! (configfs-tsm, `/dev/sev-guest`, NVML, simulation) comes with the verifier service.
+
+use warden_proto::binding::{GpuDigest, ModelDigest, Nonce, TeePublicKey};
+
+/// A command-line value that is not the hex of the expected number of bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HexArgError {
+    /// Not hexadecimal.
+    #[error("not hexadecimal")]
+    NotHex,
+    /// Hexadecimal of the wrong length.
+    #[error("expected {expected} bytes ({} hex digits), got {got} bytes", expected * 2)]
+    Length {
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+/// Parses exactly 32 bytes of hex (upper or lower case).
+pub fn parse_hex32(s: &str) -> Result<[u8; 32], HexArgError> {
+    let bytes = hex::decode(s.trim()).map_err(|_| HexArgError::NotHex)?;
+    let got = bytes.len();
+    bytes
+        .try_into()
+        .map_err(|_| HexArgError::Length { expected: 32, got })
+}
+
+/// The values REPORT_DATA binds, parsed from hex.
+#[derive(Debug, Clone)]
+pub struct BindingInputs {
+    /// The verifier's nonce `N`.
+    pub nonce: Nonce,
+    /// The agent's HPKE X25519 public key `pk`.
+    pub tee_pubkey: TeePublicKey,
+    /// The model manifest digest `M`.
+    pub model: ModelDigest,
+    /// GPU digests `D_i`, in evidence order.
+    pub gpus: Vec<GpuDigest>,
+}
+
+impl BindingInputs {
+    /// REPORT_DATA for these inputs (`warden_proto::binding::report_data`).
+    pub fn report_data(&self) -> [u8; 64] {
+        warden_proto::binding::report_data(&self.nonce, &self.tee_pubkey, &self.model, &self.gpus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_arguments_are_exact() {
+        assert_eq!(parse_hex32(&"ab".repeat(32)), Ok([0xab; 32]));
+        assert_eq!(parse_hex32(&"AB".repeat(32)), Ok([0xab; 32]));
+        assert_eq!(parse_hex32("zz"), Err(HexArgError::NotHex));
+        assert_eq!(
+            parse_hex32(&"ab".repeat(31)),
+            Err(HexArgError::Length {
+                expected: 32,
+                got: 31
+            })
+        );
+        assert_eq!(
+            parse_hex32(&"ab".repeat(33)),
+            Err(HexArgError::Length {
+                expected: 32,
+                got: 33
+            })
+        );
+    }
+}
