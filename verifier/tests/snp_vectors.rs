@@ -1,7 +1,12 @@
 //! The real SEV-SNP reports of `../shared/vectors/snp` through the verifier's offline path
 //! (the code the `evidence verify snp` command runs), with the outcomes its README gives.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

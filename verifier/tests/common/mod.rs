@@ -1,6 +1,12 @@
 //! Locating the real vectors in `../shared/vectors` (or `WARDEN_VECTORS`).
 
-#![allow(dead_code, unreachable_pub, clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used
+)]
 
 use std::path::PathBuf;
 
