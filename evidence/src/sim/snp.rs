@@ -12,8 +12,9 @@
 //! the way a real chip derives its VCEK from its secret and its TCB. The one exception is the
 //! P-256 key of a [`SimCurve::P256`] profile (see there).
 //!
-//! The shapes were copied from the real certificates and report kept in `testdata/` (see its
-//! README), and the tests below compare generated and real DER byte for byte.
+//! The shapes were copied from AMD's real certificates and reports; the tests below compare
+//! generated and real DER byte for byte (the real CA certificates are the verifier's pinned roots,
+//! the real VCEKs, VLEK and report are read in place from `../shared/vectors/snp`).
 
 mod cert;
 mod report;
@@ -38,7 +39,7 @@ pub use report::{REPORT_LEN, ReportBuilder, SIGNED_LEN, default_tcb, simulated_c
 
 use self::cert::{CaRole, CertFields};
 use crate::UnixTime;
-use crate::snp::{Product, TcbVersion};
+use crate::snp::{Product, TcbVersion, VekKind};
 
 /// Size in bits of AMD's ARK, ASK and ASVK RSA keys.
 const CA_KEY_BITS: usize = 4096;
@@ -224,10 +225,10 @@ impl AmdHierarchy {
     ///
     /// The certificate has serial number 0, issuer the ASK or ASVK DN, subject AMD's DN with
     /// `profile.common_name`, the profile's validity, an EC public key, and the AMD extensions
-    /// of the profile (all non-critical) in KDS order:
-    /// structVersion, productName, [fmcSPL,] the SPLs in the product's order (the reserved SPLs
-    /// 4-7 as 0), hwID, csp_id. The SPL order follows the hierarchy's product; fmcSPL is written
-    /// whenever `profile.tcb.fmc` is `Some`.
+    /// of the profile (all non-critical) in KDS order: structVersion, productName, fmcSPL, the
+    /// other SPLs in the product's order (reserved SPLs 3.4-3.7 as 0), hwID, csp_id. The SPL
+    /// order follows the hierarchy's product; fmcSPL is written whenever `profile.tcb.fmc` is
+    /// `Some`, the other optional extensions whenever their field is `Some`.
     ///
     /// The P-384 key is derived from the hierarchy seed, the product and the VEK's kind, hwID,
     /// TCB, csp_id and curve, so the same profile always yields the same key.
@@ -249,6 +250,7 @@ impl AmdHierarchy {
                     u8::from(profile.hw_id.is_some()),
                     u8::from(profile.tcb.fmc.is_some()),
                 ],
+                // The Turin layout is the one that keeps every TCB field, fmc included.
                 &profile.tcb.encode(Product::Turin),
                 profile.csp_id.as_deref().unwrap_or_default().as_bytes(),
             ],
@@ -335,15 +337,6 @@ fn issue_ca(
         extensions: cert::ca_extensions(product, subject.role, &subject.key_id, &issuer.key_id)?,
     };
     cert::sign_certificate(fields, &issuer.signer, rng)
-}
-
-/// The kind of versioned endorsement key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VekKind {
-    /// Versioned Chip Endorsement Key, derived per chip and TCB, issued by the ASK.
-    Vcek,
-    /// Versioned Loaded Endorsement Key, provisioned by a cloud provider, issued by the ASVK.
-    Vlek,
 }
 
 /// The curve of a simulated VEK key.
@@ -489,7 +482,7 @@ impl Vek {
     /// Signs an SNP report in place as the firmware does: ECDSA P-384 with SHA-384 over bytes
     /// 0x000..0x2A0, R written at 0x2A0 and S at 0x2E8 as 72-byte little-endian zero-extended
     /// integers (AMD SEV-SNP ABI spec 56860 rev 1.58, Table 23 and the ECDSA P-384 signature
-    /// format, Table 145). The other bytes, including 0x330..0x4A0, are left as they are.
+    /// format of chapter 10). The other bytes, including 0x330..0x4A0, are left as they are.
     /// Signatures are deterministic (RFC 6979).
     ///
     /// # Errors
@@ -518,7 +511,7 @@ fn le_zero_extended(big_endian: &[u8]) -> [u8; 72] {
     out
 }
 
-/// The AMD extensions of a VEK certificate, in KDS order (module docs of [`cert`]).
+/// The AMD extensions of a VEK certificate, in KDS order (see [`AmdHierarchy::issue_vek`]).
 fn vek_extensions(product: Product, p: &VekProfile) -> Result<Vec<Extension>, SimError> {
     let mut extensions = Vec::new();
     if let Some(version) = p.struct_version {
@@ -625,8 +618,7 @@ fn derive_rng(label: &str, parts: &[&[u8]]) -> ChaCha20Rng {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Instant;
+pub(super) mod tests {
 
     use ring::signature::{ECDSA_P384_SHA384_FIXED, RSA_PSS_2048_8192_SHA384, UnparsedPublicKey};
     use x509_cert::Certificate;
@@ -641,27 +633,48 @@ mod tests {
 
     use super::*;
 
-    const REAL_MILAN_VCEK: &[u8] = include_bytes!("snp/testdata/virtee_milan_vcek.der");
-    const REAL_TURIN_VCEK: &[u8] = include_bytes!("snp/testdata/virtee_turin_vcek.der");
-    const REAL_MILAN_VLEK: &[u8] = include_bytes!("snp/testdata/trustee_milan_vlek.der");
-    const REAL_MILAN_VLEK_REPORT: &[u8] =
-        include_bytes!("snp/testdata/trustee_milan_vlek_report.bin");
+    /// A real vector file, read in place from `WARDEN_VECTORS` (default `../shared/vectors`);
+    /// `None` (test skipped) when absent, a failure when `WARDEN_REQUIRE_VECTORS=1`.
+    pub(super) fn real(name: &str) -> Option<Vec<u8>> {
+        let root = std::env::var_os("WARDEN_VECTORS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+            });
+        let path = root.join("snp").join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(_) => {
+                let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
+                assert!(
+                    !required,
+                    "WARDEN_REQUIRE_VECTORS=1 but {} is missing",
+                    path.display()
+                );
+                eprintln!("skipped: vectors not found ({})", path.display());
+                None
+            }
+        }
+    }
 
-    /// The real KDS chains of each product: (ASK, ARK) and (ASVK, ARK) PEM.
-    fn real_chains(product: Product) -> (&'static [u8], &'static [u8]) {
+    /// AMD's real certificates of each product, as pinned by the verifier: (ARK, ASK, ASVK).
+    fn real_cas(product: Product) -> [&'static [u8]; 3] {
         match product {
-            Product::Milan => (
-                include_bytes!("snp/testdata/gosev_milan_ask_ark.pem"),
-                include_bytes!("snp/testdata/gosev_milan_asvk_ark.pem"),
-            ),
-            Product::Genoa => (
-                include_bytes!("snp/testdata/gosev_genoa_ask_ark.pem"),
-                include_bytes!("snp/testdata/gosev_genoa_asvk_ark.pem"),
-            ),
-            Product::Turin => (
-                include_bytes!("snp/testdata/gosev_turin_ask_ark.pem"),
-                include_bytes!("snp/testdata/gosev_turin_asvk_ark.pem"),
-            ),
+            Product::Milan => [
+                include_bytes!("../../../verifier/roots/amd/milan/ark.der"),
+                include_bytes!("../../../verifier/roots/amd/milan/ask.der"),
+                include_bytes!("../../../verifier/roots/amd/milan/asvk.der"),
+            ],
+            Product::Genoa => [
+                include_bytes!("../../../verifier/roots/amd/genoa/ark.der"),
+                include_bytes!("../../../verifier/roots/amd/genoa/ask.der"),
+                include_bytes!("../../../verifier/roots/amd/genoa/asvk.der"),
+            ],
+            Product::Turin => [
+                include_bytes!("../../../verifier/roots/amd/turin/ark.der"),
+                include_bytes!("../../../verifier/roots/amd/turin/ask.der"),
+                include_bytes!("../../../verifier/roots/amd/turin/asvk.der"),
+            ],
         }
     }
 
@@ -841,19 +854,23 @@ mod tests {
     fn ca_certificates_match_real_amd_bytes() {
         for product in Product::ALL {
             let h = AmdHierarchy::shared(product);
-            let (ask_ark, asvk_ark) = real_chains(product);
-            let ask_ark = Certificate::load_pem_chain(ask_ark).unwrap();
-            let asvk_ark = Certificate::load_pem_chain(asvk_ark).unwrap();
-            assert_same_but_keys(&ask_ark[0], h.ask_der());
-            assert_same_but_keys(&ask_ark[1], h.ark_der());
-            assert_same_but_keys(&asvk_ark[0], h.asvk_der());
-            assert_same_but_keys(&asvk_ark[1], h.ark_der());
+            let [ark, ask, asvk] = real_cas(product).map(|der| Certificate::from_der(der).unwrap());
+            assert_same_but_keys(&ask, h.ask_der());
+            assert_same_but_keys(&ark, h.ark_der());
+            assert_same_but_keys(&asvk, h.asvk_der());
         }
     }
 
     #[test]
     fn vek_matches_real_certificates_but_for_the_key() {
-        let real = parse(REAL_MILAN_VCEK);
+        let (Some(milan_vcek), Some(turin_vcek), Some(milan_vlek)) = (
+            real("virtee_milan_vcek.der"),
+            real("virtee_turin_vcek.der"),
+            real("trustee_milan_vlek.der"),
+        ) else {
+            return;
+        };
+        let real = parse(&milan_vcek);
         let chip_id: [u8; 64] = ext_value(&real, "1.3.6.1.4.1.3704.1.4")
             .unwrap()
             .try_into()
@@ -864,7 +881,7 @@ mod tests {
         let vek = AmdHierarchy::shared(Product::Milan)
             .issue_vek(&profile)
             .unwrap();
-        assert_same_but_keys(&Certificate::from_der(REAL_MILAN_VCEK).unwrap(), vek.der());
+        assert_same_but_keys(&Certificate::from_der(&milan_vcek).unwrap(), vek.der());
 
         let mut profile = VekProfile::vlek(Product::Milan, tcb(4, 0, 24, 217));
         profile.csp_id = Some("CN=cc-us-east-2.amazonaws.com".to_owned());
@@ -873,9 +890,9 @@ mod tests {
         let vek = AmdHierarchy::shared(Product::Milan)
             .issue_vek(&profile)
             .unwrap();
-        assert_same_but_keys(&Certificate::from_der(REAL_MILAN_VLEK).unwrap(), vek.der());
+        assert_same_but_keys(&Certificate::from_der(&milan_vlek).unwrap(), vek.der());
 
-        let real = parse(REAL_TURIN_VCEK);
+        let real = parse(&turin_vcek);
         let mut chip_id = [0; 64];
         chip_id[..8].copy_from_slice(ext_value(&real, "1.3.6.1.4.1.3704.1.4").unwrap());
         let turin_tcb = TcbVersion {
@@ -891,7 +908,7 @@ mod tests {
         let vek = AmdHierarchy::shared(Product::Turin)
             .issue_vek(&profile)
             .unwrap();
-        assert_same_but_keys(&Certificate::from_der(REAL_TURIN_VCEK).unwrap(), vek.der());
+        assert_same_but_keys(&Certificate::from_der(&turin_vcek).unwrap(), vek.der());
     }
 
     /// The default profiles (other values than the real certificates) keep the real structure:
@@ -899,10 +916,17 @@ mod tests {
     /// and string tags, the same key and signature algorithms.
     #[test]
     fn default_profiles_have_real_structure() {
+        let (Some(milan_vcek), Some(turin_vcek), Some(milan_vlek)) = (
+            real("virtee_milan_vcek.der"),
+            real("virtee_turin_vcek.der"),
+            real("trustee_milan_vlek.der"),
+        ) else {
+            return;
+        };
         let cases = [
-            (Product::Milan, VekKind::Vcek, REAL_MILAN_VCEK),
-            (Product::Turin, VekKind::Vcek, REAL_TURIN_VCEK),
-            (Product::Milan, VekKind::Vlek, REAL_MILAN_VLEK),
+            (Product::Milan, VekKind::Vcek, &milan_vcek[..]),
+            (Product::Turin, VekKind::Vcek, &turin_vcek[..]),
+            (Product::Milan, VekKind::Vlek, &milan_vlek[..]),
         ];
         for (product, kind, real_der) in cases {
             let profile = match kind {
@@ -1042,14 +1066,17 @@ mod tests {
 
     #[test]
     fn real_report_signature_format() {
+        let (Some(report), Some(milan_vlek)) = (
+            real("trustee_milan_vlek_report.bin"),
+            real("trustee_milan_vlek.der"),
+        ) else {
+            return;
+        };
         // The conversion used below is the firmware's: it verifies a real hardware report.
-        assert!(report_signed_by(
-            REAL_MILAN_VLEK_REPORT,
-            &parse(REAL_MILAN_VLEK)
-        ));
-        let mut tampered = REAL_MILAN_VLEK_REPORT.to_vec();
+        assert!(report_signed_by(&report, &parse(&milan_vlek)));
+        let mut tampered = report;
         tampered[0x50] ^= 1;
-        assert!(!report_signed_by(&tampered, &parse(REAL_MILAN_VLEK)));
+        assert!(!report_signed_by(&tampered, &parse(&milan_vlek)));
     }
 
     #[test]
@@ -1107,7 +1134,7 @@ mod tests {
         newer.tcb.microcode += 1;
         assert_ne!(key(&a), key(&h.issue_vek(&newer).unwrap()));
         // Same key for the same chip and TCB whatever the validity, as on hardware.
-        let mut later = profile.clone();
+        let mut later = profile;
         later.not_before = UnixTime(DEFAULT_VEK_NOT_BEFORE.0 + 86_400);
         let later = h.issue_vek(&later).unwrap();
         assert_eq!(key(&a), key(&later));
@@ -1221,18 +1248,5 @@ mod tests {
 
     fn parse_owned(der: &[u8]) -> Certificate {
         Certificate::from_der(der).unwrap()
-    }
-
-    /// Prints how long generating each hierarchy takes (`cargo test ... -- --ignored
-    /// --nocapture generation_timing`).
-    #[test]
-    #[ignore = "timing only"]
-    fn generation_timing() {
-        for product in Product::ALL {
-            let start = Instant::now();
-            let h = AmdHierarchy::generate(product, SHARED_SEED);
-            eprintln!("{product}: {:?}", start.elapsed());
-            assert_eq!(h.ark_der(), AmdHierarchy::shared(product).ark_der());
-        }
     }
 }
