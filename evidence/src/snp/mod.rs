@@ -13,6 +13,9 @@ pub mod report;
 mod roots;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 pub use cert::decode_certificates;
 pub use claims::{CpuidClaims, PlatformInfoClaims, PolicyClaims, SnpClaims};
 pub use error::{CertRole, SnpError, TcbComponent, VekKind};
