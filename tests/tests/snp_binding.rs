@@ -96,7 +96,7 @@ fn every_substitution_breaks_the_binding() {
     dropped_gpu.gpus.pop();
     let mut other_gpu = bundle.clone();
     other_gpu.gpus[1] = gpu("c");
-    let mut replayed_gpu = bundle.clone();
+    let mut replayed_gpu = bundle;
     replayed_gpu.gpus[1] = gpu("a");
     for (name, tampered) in [
         ("nonce (P1/S15)", other_nonce),
