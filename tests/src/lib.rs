@@ -18,6 +18,7 @@ pub fn simulated_anchors() -> TrustAnchors {
                     ark: h.ark_der().to_vec(),
                     ask: Some(h.ask_der().to_vec()),
                     asvk: Some(h.asvk_der().to_vec()),
+                    crls: Vec::new(),
                 },
             )
         })

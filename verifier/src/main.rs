@@ -52,6 +52,11 @@ struct SnpArgs {
     /// must be the pinned ARK of the report's product.
     #[arg(long, value_name = "FILE")]
     chain: Option<PathBuf>,
+    /// An AMD CRL signed by the product's ARK (DER or PEM; KDS /vcek/v1/<product>/crl or
+    /// /vlek/v1/<product>/crl). Repeatable. Without it revocation is not checked, and the claims
+    /// say `crl_checked: false`.
+    #[arg(long, value_name = "FILE")]
+    crl: Vec<PathBuf>,
     /// Verification time, RFC 3339 (for example 2025-06-01T00:00:00Z). Never the clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     at: UnixTime,
@@ -104,9 +109,11 @@ fn verify_snp(args: &SnpArgs) -> ExitCode {
             .as_deref()
             .map(|p| read("--chain", p))
             .transpose()?;
-        Ok::<_, ExitCode>((report, cert, chain))
+        let crls = args.crl.iter().map(|p| read("--crl", p));
+        let crls = crls.collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, ExitCode>((report, cert, chain, crls))
     })();
-    let (report, cert, chain) = match inputs {
+    let (report, cert, chain, crls) = match inputs {
         Ok(inputs) => inputs,
         Err(code) => return code,
     };
@@ -117,6 +124,7 @@ fn verify_snp(args: &SnpArgs) -> ExitCode {
         report: &report,
         cert: &cert,
         chain: chain.as_deref(),
+        crls: &crls,
     };
     match offline::verify_snp(files, args.at, args.dangerous_trust_chain_root) {
         Ok(verified) => {

@@ -19,6 +19,7 @@ pub fn amd() -> TrustAnchors {
         ark: ark.to_vec(),
         ask: Some(ask.to_vec()),
         asvk: Some(asvk.to_vec()),
+        crls: Vec::new(),
     };
     TrustAnchors::new()
         .with(Product::Milan, roots(MILAN_ARK, MILAN_ASK, MILAN_ASVK))

@@ -43,6 +43,7 @@ fn verify_at(
             report: &report,
             cert: &cert,
             chain: chain.as_deref(),
+            crls: &[],
         },
         at(time),
         false,
@@ -377,4 +378,89 @@ fn reported_tcb_is_compared_not_current_tcb() {
     )
     .unwrap();
     assert_ne!(v.claims.current_tcb, v.claims.reported_tcb);
+}
+
+#[test]
+fn real_amd_crl_is_checked() {
+    let Some(dir) = vectors("snp") else { return };
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let milan_crl = std::fs::read(data.join("amd_milan_2025-05-06.crl.pem")).unwrap();
+    let genoa_crl = std::fs::read(data.join("amd_genoa_2024-10-23.crl.pem")).unwrap();
+    let run = |report: &str, cert: &str, crl: &[u8], time: &str| {
+        let report = read(&dir, report);
+        let cert = read(&dir, cert);
+        let crls = [crl.to_vec()];
+        verify_snp(
+            SnpFiles {
+                report: &report,
+                cert: &cert,
+                chain: None,
+                crls: &crls,
+            },
+            at(time),
+            false,
+        )
+    };
+    let ok = run(
+        "virtee_milan_report.bin",
+        "virtee_milan_vcek.der",
+        &milan_crl,
+        AT,
+    )
+    .unwrap();
+    assert!(ok.claims.crl_checked);
+    let without = verify(
+        &dir,
+        "virtee_milan_report.bin",
+        "virtee_milan_vcek.der",
+        None,
+    )
+    .unwrap();
+    assert!(!without.claims.crl_checked);
+    // The Milan VCEK CRL lists no ASK; the VLEK chain's ASVK is not in it either.
+    run(
+        "trustee_milan_vlek_report.bin",
+        "trustee_milan_vlek.der",
+        &milan_crl,
+        AT,
+    )
+    .unwrap();
+    // Past nextUpdate the revocation state is unknown: fail closed.
+    assert_eq!(
+        run(
+            "virtee_milan_report.bin",
+            "virtee_milan_vcek.der",
+            &milan_crl,
+            "2026-06-01T00:00:00Z"
+        )
+        .unwrap_err(),
+        SnpError::CrlStale {
+            next_update: at("2026-05-12T00:00:00Z"),
+            now: at("2026-06-01T00:00:00Z")
+        }
+    );
+    assert_eq!(
+        run(
+            "virtee_milan_report.bin",
+            "virtee_milan_vcek.der",
+            &milan_crl,
+            "2025-05-01T00:00:00Z"
+        )
+        .unwrap_err(),
+        SnpError::CrlNotYetValid {
+            this_update: at("2025-05-06T12:39:06Z"),
+            now: at("2025-05-01T00:00:00Z")
+        }
+    );
+    // Genoa's CRL is not issued by the Milan ARK.
+    assert_eq!(
+        run(
+            "virtee_milan_report.bin",
+            "virtee_milan_vcek.der",
+            &genoa_crl,
+            AT
+        )
+        .unwrap_err(),
+        SnpError::BadCrl("issuer is not the ARK")
+    );
 }

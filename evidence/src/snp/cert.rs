@@ -12,7 +12,9 @@ use ring::signature::{self, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
+use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
+use x509_parser::x509::AlgorithmIdentifier;
 
 use crate::UnixTime;
 use crate::snp::{CertRole, SnpError, VekKind};
@@ -39,7 +41,7 @@ pub fn decode_certificates(input: &[u8], roles: &[CertRole]) -> Result<Vec<Vec<u
     let first = roles.first().copied().unwrap_or(CertRole::Vcek);
     let trimmed = input.trim_ascii_start();
     let ders = if trimmed.starts_with(b"-----BEGIN") {
-        decode_pem(input, first)?
+        decode_pem(input, "CERTIFICATE", first)?
     } else {
         vec![input.to_vec()]
     };
@@ -59,8 +61,10 @@ pub fn decode_certificates(input: &[u8], roles: &[CertRole]) -> Result<Vec<Vec<u
     Ok(ders)
 }
 
-fn decode_pem(input: &[u8], role: CertRole) -> Result<Vec<Vec<u8>>, SnpError> {
+fn decode_pem(input: &[u8], label: &str, role: CertRole) -> Result<Vec<Vec<u8>>, SnpError> {
     let bad = |reason| SnpError::CertEncoding { role, reason };
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
     let text = std::str::from_utf8(input).map_err(|_| bad("PEM is not UTF-8"))?;
     let mut ders = Vec::new();
     let mut body: Option<String> = None;
@@ -68,12 +72,16 @@ fn decode_pem(input: &[u8], role: CertRole) -> Result<Vec<Vec<u8>>, SnpError> {
         let line = line.trim();
         match body.as_mut() {
             None if line.is_empty() => {}
-            None if line == "-----BEGIN CERTIFICATE-----" => body = Some(String::new()),
+            None if line == begin => body = Some(String::new()),
             None if line.starts_with("-----BEGIN ") => {
-                return Err(bad("PEM block is not a CERTIFICATE"));
+                return Err(bad(if label == "CERTIFICATE" {
+                    "PEM block is not a CERTIFICATE"
+                } else {
+                    "PEM block is not an X509 CRL"
+                }));
             }
             None => return Err(bad("text outside PEM blocks")),
-            Some(b64) if line == "-----END CERTIFICATE-----" => {
+            Some(b64) if line == end => {
                 let der = base64::engine::general_purpose::STANDARD
                     .decode(b64.as_bytes())
                     .map_err(|_| bad("PEM body is not valid base64"))?;
@@ -88,7 +96,7 @@ fn decode_pem(input: &[u8], role: CertRole) -> Result<Vec<Vec<u8>>, SnpError> {
         return Err(bad("PEM block without END line"));
     }
     if ders.is_empty() {
-        return Err(bad("no PEM CERTIFICATE block"));
+        return Err(bad("no PEM block"));
     }
     Ok(ders)
 }
@@ -145,27 +153,34 @@ pub(crate) fn check_validity(
 
 /// The certificate is signed with RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48, trailer 1.
 fn check_pss_sha384(role: CertRole, cert: &X509Certificate<'_>) -> Result<(), SnpError> {
-    let bad = |reason| SnpError::BadCert { role, reason };
-    if cert.signature_algorithm != cert.tbs_certificate.signature {
-        return Err(bad("outer and TBS signature algorithms differ"));
+    check_pss_params(&cert.signature_algorithm, &cert.tbs_certificate.signature)
+        .map_err(|reason| SnpError::BadCert { role, reason })
+}
+
+/// Both algorithm identifiers (outer and signed) are AMD's RSASSA-PSS: SHA-384, MGF1-SHA-384,
+/// salt 48, trailer 1.
+fn check_pss_params(
+    outer: &AlgorithmIdentifier<'_>,
+    signed: &AlgorithmIdentifier<'_>,
+) -> Result<(), &'static str> {
+    if outer != signed {
+        return Err("outer and TBS signature algorithms differ");
     }
-    let Ok(SignatureAlgorithm::RSASSA_PSS(params)) =
-        SignatureAlgorithm::try_from(&cert.signature_algorithm)
-    else {
-        return Err(bad("signature algorithm is not RSASSA-PSS"));
+    let Ok(SignatureAlgorithm::RSASSA_PSS(params)) = SignatureAlgorithm::try_from(outer) else {
+        return Err("signature algorithm is not RSASSA-PSS");
     };
     if params.hash_algorithm_oid().to_id_string() != OID_SHA384 {
-        return Err(bad("RSASSA-PSS hash is not SHA-384"));
+        return Err("RSASSA-PSS hash is not SHA-384");
     }
     match params.mask_gen_algorithm() {
         Ok(mgf) if mgf.mgf.to_id_string() == OID_MGF1 && mgf.hash.to_id_string() == OID_SHA384 => {}
-        _ => return Err(bad("RSASSA-PSS mask generation is not MGF1 with SHA-384")),
+        _ => return Err("RSASSA-PSS mask generation is not MGF1 with SHA-384"),
     }
     if params.salt_length() != 48 {
-        return Err(bad("RSASSA-PSS salt length is not 48"));
+        return Err("RSASSA-PSS salt length is not 48");
     }
     if params.trailer_field() != 1 {
-        return Err(bad("RSASSA-PSS trailer field is not 1"));
+        return Err("RSASSA-PSS trailer field is not 1");
     }
     Ok(())
 }
@@ -215,17 +230,85 @@ pub(crate) fn verify_ca(
     ark_der: &[u8],
     intermediate_role: CertRole,
     intermediate_der: &[u8],
-) -> Result<[(CertRole, Window); 2], SnpError> {
+) -> Result<VerifiedCa, SnpError> {
     let ark = parse(CertRole::Ark, ark_der)?;
     let intermediate = parse(intermediate_role, intermediate_der)?;
     verify_issued_by(CertRole::Ark, &ark, CertRole::Ark, &ark)?;
     verify_issued_by(intermediate_role, &intermediate, CertRole::Ark, &ark)?;
     // The intermediate must itself be an RSA-4096 key: it verifies the VEK next.
     rsa4096_key(intermediate_role, &intermediate)?;
-    Ok([
-        (CertRole::Ark, validity(&ark)),
-        (intermediate_role, validity(&intermediate)),
-    ])
+    Ok(VerifiedCa {
+        validity: [
+            (CertRole::Ark, validity(&ark)),
+            (intermediate_role, validity(&intermediate)),
+        ],
+        intermediate_serial: intermediate.raw_serial().to_vec(),
+    })
+}
+
+/// What verification keeps of a verified ARK and intermediate.
+pub(crate) struct VerifiedCa {
+    pub(crate) validity: [(CertRole, Window); 2],
+    /// Serial of the ASK or ASVK (DER INTEGER content), looked up in the ARK's CRLs.
+    pub(crate) intermediate_serial: Vec<u8>,
+}
+
+/// A CRL verified as issued and signed by the ARK.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedCrl {
+    pub(crate) this_update: UnixTime,
+    pub(crate) next_update: UnixTime,
+    /// Revoked serials (DER INTEGER content) with their revocation dates.
+    pub(crate) revoked: Vec<(Vec<u8>, UnixTime)>,
+}
+
+/// Verifies an AMD CRL (KDS `/vcek/v1/{product}/crl` or `/vlek/v1/{product}/crl`): strict DER
+/// CRL, issuer the ARK, RSASSA-PSS as for the certificates, signature by the ARK key, a
+/// nextUpdate present. Freshness is checked at every verification.
+pub(crate) fn verify_crl(crl_der: &[u8], ark_der: &[u8]) -> Result<VerifiedCrl, SnpError> {
+    let ark = parse(CertRole::Ark, ark_der)?;
+    let crl = match CertificateRevocationList::from_der(crl_der) {
+        Ok(([], crl)) => crl,
+        Ok(_) => return Err(SnpError::BadCrl("trailing bytes after the CRL")),
+        Err(_) => return Err(SnpError::BadCrl("not a DER X.509 CRL")),
+    };
+    check_pss_params(&crl.signature_algorithm, &crl.tbs_cert_list.signature)
+        .map_err(SnpError::BadCrl)?;
+    if crl.issuer().as_raw() != ark.subject().as_raw() {
+        return Err(SnpError::BadCrl("issuer is not the ARK"));
+    }
+    let key = rsa4096_key(CertRole::Ark, &ark)?;
+    UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA384, key)
+        .verify(crl.tbs_cert_list.as_ref(), &crl.signature_value.data)
+        .map_err(|_| SnpError::CrlSignature)?;
+    let next_update = crl.next_update().ok_or(SnpError::BadCrl("no nextUpdate"))?;
+    let revoked = crl
+        .iter_revoked_certificates()
+        .map(|r| {
+            (
+                r.raw_serial().to_vec(),
+                UnixTime(r.revocation_date.timestamp()),
+            )
+        })
+        .collect();
+    Ok(VerifiedCrl {
+        this_update: UnixTime(crl.last_update().timestamp()),
+        next_update: UnixTime(next_update.timestamp()),
+        revoked,
+    })
+}
+
+/// Decodes CRL input: DER, or exactly one PEM `X509 CRL` block.
+pub fn decode_crl(input: &[u8]) -> Result<Vec<u8>, SnpError> {
+    if !input.trim_ascii_start().starts_with(b"-----BEGIN") {
+        return Ok(input.to_vec());
+    }
+    let mut ders = decode_pem(input, "X509 CRL", CertRole::Ark)
+        .map_err(|_| SnpError::BadCrl("not a PEM X509 CRL block"))?;
+    match (ders.pop(), ders.is_empty()) {
+        (Some(der), true) => Ok(der),
+        _ => Err(SnpError::BadCrl("more than one PEM block")),
+    }
 }
 
 /// The SPL values from a VCEK/VLEK (1.3.6.1.4.1.3704.1.3.*), `None` where absent.

@@ -130,6 +130,9 @@ pub struct SnpClaims {
     pub csp_id: Option<String>,
     /// SHA-256 of the VCEK/VLEK DER.
     pub vek_sha256: String,
+    /// Whether the ASK/ASVK was checked against a current CRL of the ARK. `false` means
+    /// revocation was not checked (no CRL configured): policy decides whether that is acceptable.
+    pub crl_checked: bool,
 }
 
 fn version_string((major, minor, build): (u8, u8, u8)) -> String {
@@ -142,6 +145,7 @@ impl SnpClaims {
         product: Product,
         signer: VekKind,
         vek: &VekInfo,
+        crl_checked: bool,
     ) -> Result<Self, SnpError> {
         let policy = report.policy();
         let info = report.platform_info();
@@ -206,6 +210,7 @@ impl SnpClaims {
                 .map(|(_, c)| format!("{c:016x}")),
             csp_id: vek.csp_id.clone(),
             vek_sha256: hex::encode(vek.sha256),
+            crl_checked,
         })
     }
 }

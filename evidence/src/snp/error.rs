@@ -262,6 +262,36 @@ pub enum SnpError {
     /// S13: the ECDSA P-384 signature over bytes 0x000-0x29F does not verify.
     #[error("report signature does not verify with the {0} key")]
     BadSignature(VekKind),
+    /// A3: a CRL that is not a DER CRL of the AMD profile, or not issued by the ARK.
+    #[error("CRL: {0}")]
+    BadCrl(&'static str),
+    /// A3: a CRL whose signature does not verify with the ARK key.
+    #[error("CRL signature does not verify with the ARK key")]
+    CrlSignature,
+    /// A3/P13: a CRL whose thisUpdate is after the verification time.
+    #[error("CRL is not valid before {this_update} (verification time {now})")]
+    CrlNotYetValid {
+        /// Its thisUpdate.
+        this_update: UnixTime,
+        /// The verification time.
+        now: UnixTime,
+    },
+    /// A3/P13: a CRL past its nextUpdate: revocation state unknown, so fail closed.
+    #[error("CRL is stale: nextUpdate {next_update} (verification time {now})")]
+    CrlStale {
+        /// Its nextUpdate.
+        next_update: UnixTime,
+        /// The verification time.
+        now: UnixTime,
+    },
+    /// A3: the ASK or ASVK is listed in the ARK's CRL.
+    #[error("{role} was revoked at {revoked_at}")]
+    Revoked {
+        /// The revoked certificate.
+        role: CertRole,
+        /// Its revocation date.
+        revoked_at: UnixTime,
+    },
     /// S13: R or S is wider than 48 bytes (the upper 24 of their 72 bytes must be zero).
     #[error("report signature component {0} has non-zero high bytes")]
     SignatureEncoding(&'static str),

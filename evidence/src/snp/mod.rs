@@ -16,7 +16,7 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use cert::decode_certificates;
+pub use cert::{decode_certificates, decode_crl};
 pub use claims::{CpuidClaims, PlatformInfoClaims, PolicyClaims, SnpClaims};
 pub use error::{CertRole, SnpError, TcbComponent, VekKind};
 pub use product::{Product, TcbVersion};

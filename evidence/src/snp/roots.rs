@@ -13,6 +13,11 @@ pub struct ProductRoots {
     pub ask: Option<Vec<u8>>,
     /// AMD SEV VLEK Key, issuer of VLEKs; `None` if VLEKs are not trusted for this product.
     pub asvk: Option<Vec<u8>>,
+    /// CRLs issued by the ARK (DER; KDS `/vcek/v1/{product}/crl`, `/vlek/v1/{product}/crl`).
+    /// When present, each must verify and be current at the verification time, and the ASK or
+    /// ASVK must not be listed. When empty, revocation is not checked, and the claims say so
+    /// (`crl_checked: false`).
+    pub crls: Vec<Vec<u8>>,
 }
 
 impl ProductRoots {
@@ -50,6 +55,16 @@ impl TrustAnchors {
     /// The anchors of a product.
     pub fn get(&self, product: Product) -> Option<&ProductRoots> {
         self.products.get(&product)
+    }
+
+    /// Anchors with `crl` (DER) added to the CRLs checked for `product`.
+    pub fn with_crl(mut self, product: Product, crl: Vec<u8>) -> Result<Self, SnpError> {
+        let roots = self
+            .products
+            .get_mut(&product)
+            .ok_or(SnpError::NoRoots(product))?;
+        roots.crls.push(crl);
+        Ok(self)
     }
 
     /// Anchors with the intermediate for `kind` of `product` replaced by an operator-supplied
@@ -98,6 +113,7 @@ impl TrustAnchors {
                 ark: ark.clone(),
                 ask: None,
                 asvk: None,
+                crls: Vec::new(),
             });
         roots.ark = ark.clone();
         match kind {

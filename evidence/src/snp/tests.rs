@@ -15,6 +15,7 @@ fn roots(h: &AmdHierarchy) -> ProductRoots {
         ark: h.ark_der().to_vec(),
         ask: Some(h.ask_der().to_vec()),
         asvk: Some(h.asvk_der().to_vec()),
+        crls: Vec::new(),
     }
 }
 
@@ -578,6 +579,7 @@ fn a1_untrusted_root() {
             ark: rogue.ark_der().to_vec(),
             ask: Some(AmdHierarchy::shared(Product::Milan).ask_der().to_vec()),
             asvk: None,
+            crls: Vec::new(),
         },
     );
     let (report, vek) = case(Product::Milan, |_| {});
@@ -835,4 +837,136 @@ fn r3_r5_hostile_bytes_never_panic() {
     for len in 0..vek.len() {
         assert!(v.verify(NOW, &report, &vek[..len]).is_err());
     }
+}
+
+// ---- A3: revocation ----
+
+/// 2025-02-01 .. 2026-01-01: a CRL window around NOW, inside the VEK validity.
+const CRL_THIS: UnixTime = UnixTime(1_738_368_000);
+const CRL_NEXT: UnixTime = UnixTime(1_767_225_600);
+
+fn with_crl(crl: Vec<u8>) -> SnpVerifier {
+    let anchors = Product::ALL.into_iter().fold(TrustAnchors::new(), |a, p| {
+        a.with(p, roots(AmdHierarchy::shared(p)))
+    });
+    SnpVerifier::new(anchors.with_crl(Product::Milan, crl).unwrap())
+}
+
+#[test]
+fn a3_revoked_intermediates_are_refused() {
+    let h = AmdHierarchy::shared(Product::Milan);
+    let revoked_at = UnixTime(1_740_000_000);
+    let (report, vcek) = case(Product::Milan, |_| {});
+    let (vlek_report, vlek) = case(Product::Milan, |b| b.signing_key = 1);
+
+    // An empty CRL: verified, current, nothing revoked; the claims say revocation was checked.
+    let empty = h.issue_crl(&[], CRL_THIS, CRL_NEXT).unwrap();
+    let ok = with_crl(empty.clone()).verify(NOW, &report, &vcek).unwrap();
+    assert!(ok.claims.crl_checked);
+    assert!(
+        !verifier()
+            .verify(NOW, &report, &vcek)
+            .unwrap()
+            .claims
+            .crl_checked
+    );
+
+    let ask_revoked = h
+        .issue_crl(&[(h.ask_serial(), revoked_at)], CRL_THIS, CRL_NEXT)
+        .unwrap();
+    assert_eq!(
+        with_crl(ask_revoked.clone())
+            .verify(NOW, &report, &vcek)
+            .unwrap_err(),
+        SnpError::Revoked {
+            role: CertRole::Ask,
+            revoked_at
+        }
+    );
+    // Revoking the ASK leaves VLEKs (issued by the ASVK) alone, and the other way round.
+    with_crl(ask_revoked)
+        .verify(NOW, &vlek_report, &vlek)
+        .unwrap();
+    let asvk_revoked = h
+        .issue_crl(&[(h.asvk_serial(), revoked_at)], CRL_THIS, CRL_NEXT)
+        .unwrap();
+    assert_eq!(
+        with_crl(asvk_revoked.clone())
+            .verify(NOW, &vlek_report, &vlek)
+            .unwrap_err(),
+        SnpError::Revoked {
+            role: CertRole::Asvk,
+            revoked_at
+        }
+    );
+    with_crl(asvk_revoked).verify(NOW, &report, &vcek).unwrap();
+
+    // Freshness is checked at every call, also for a cached chain.
+    let v = with_crl(empty);
+    v.verify(NOW, &report, &vcek).unwrap();
+    assert_eq!(
+        v.verify(UnixTime(CRL_NEXT.0 + 1), &report, &vcek)
+            .unwrap_err(),
+        SnpError::CrlStale {
+            next_update: CRL_NEXT,
+            now: UnixTime(CRL_NEXT.0 + 1)
+        }
+    );
+    assert_eq!(
+        v.verify(UnixTime(CRL_THIS.0 - 1), &report, &vcek)
+            .unwrap_err(),
+        SnpError::CrlNotYetValid {
+            this_update: CRL_THIS,
+            now: UnixTime(CRL_THIS.0 - 1)
+        }
+    );
+}
+
+#[test]
+fn a3_crls_must_come_from_the_ark() {
+    let (report, vcek) = case(Product::Milan, |_| {});
+    // Same names, other key: the signature does not verify.
+    let rogue = AmdHierarchy::generate(Product::Milan, 666);
+    let forged = rogue.issue_crl(&[], CRL_THIS, CRL_NEXT).unwrap();
+    assert_eq!(
+        with_crl(forged).verify(NOW, &report, &vcek).unwrap_err(),
+        SnpError::CrlSignature
+    );
+    // Another product's ARK.
+    let genoa = AmdHierarchy::shared(Product::Genoa)
+        .issue_crl(&[], CRL_THIS, CRL_NEXT)
+        .unwrap();
+    assert_eq!(
+        with_crl(genoa).verify(NOW, &report, &vcek).unwrap_err(),
+        SnpError::BadCrl("issuer is not the ARK")
+    );
+    // Tampered, trailing bytes, garbage.
+    let good = AmdHierarchy::shared(Product::Milan)
+        .issue_crl(&[], CRL_THIS, CRL_NEXT)
+        .unwrap();
+    let mut tampered = good.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_eq!(
+        with_crl(tampered).verify(NOW, &report, &vcek).unwrap_err(),
+        SnpError::CrlSignature
+    );
+    let mut trailing = good;
+    trailing.push(0);
+    assert_eq!(
+        with_crl(trailing).verify(NOW, &report, &vcek).unwrap_err(),
+        SnpError::BadCrl("trailing bytes after the CRL")
+    );
+    assert_eq!(
+        with_crl(vec![0x30, 0x03, 0x02, 0x01, 0x00])
+            .verify(NOW, &report, &vcek)
+            .unwrap_err(),
+        SnpError::BadCrl("not a DER X.509 CRL")
+    );
+    // PEM input: exactly one X509 CRL block.
+    assert_eq!(
+        crate::snp::decode_crl(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+            .unwrap_err(),
+        SnpError::BadCrl("not a PEM X509 CRL block")
+    );
 }

@@ -23,6 +23,8 @@ struct VerifiedVek {
     product: Product,
     /// Validity of ARK, intermediate and VEK, checked again at every verification.
     validity: [(CertRole, Window); 3],
+    /// (thisUpdate, nextUpdate) of every CRL checked, checked again at every verification.
+    crl_windows: Vec<Window>,
 }
 
 /// Verifies SEV-SNP reports.
@@ -96,9 +98,7 @@ impl SnpVerifier {
                 cert: vek.info.kind,
             });
         }
-        for (role, window) in vek.validity {
-            cert::check_validity(role, window, now)?;
-        }
+        check_windows(&vek, now)?;
 
         let signature = report.signature_p1363()?;
         UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &vek.info.public_key)
@@ -108,7 +108,8 @@ impl SnpVerifier {
         check_tcb(&report, &vek)?;
         check_chip_id(&report, &vek)?;
 
-        let claims = SnpClaims::new(&report, vek.product, signer, &vek.info)?;
+        let crl_checked = !vek.crl_windows.is_empty();
+        let claims = SnpClaims::new(&report, vek.product, signer, &vek.info, crl_checked)?;
         Ok(VerifiedReport {
             report,
             product: vek.product,
@@ -127,9 +128,7 @@ impl SnpVerifier {
         vek_der: &[u8],
     ) -> Result<(Product, VekKind), SnpError> {
         let vek = self.verified_vek(None, vek_der)?;
-        for (role, window) in vek.validity {
-            cert::check_validity(role, window, now)?;
-        }
+        check_windows(&vek, now)?;
         Ok((vek.product, vek.info.kind))
     }
 
@@ -156,13 +155,30 @@ impl SnpVerifier {
             .get(product)
             .ok_or(SnpError::NoRoots(product))?;
         let (int_role, int_der) = roots.intermediate(kind).ok_or(SnpError::NoRoots(product))?;
-        let [ark_validity, int_validity] = cert::verify_ca(&roots.ark, int_role, int_der)?;
+        let ca = cert::verify_ca(&roots.ark, int_role, int_der)?;
+        let mut crl_windows = Vec::with_capacity(roots.crls.len());
+        for crl in &roots.crls {
+            let crl = cert::verify_crl(crl, &roots.ark)?;
+            if let Some((_, revoked_at)) = crl
+                .revoked
+                .iter()
+                .find(|(serial, _)| *serial == ca.intermediate_serial)
+            {
+                return Err(SnpError::Revoked {
+                    role: int_role,
+                    revoked_at: *revoked_at,
+                });
+            }
+            crl_windows.push((crl.this_update, crl.next_update));
+        }
         let info = cert::verify_vek(kind, vek_der, int_role, int_der)?;
         let vek_validity = (CertRole::of_vek(kind), info.validity);
+        let [ark_validity, int_validity] = ca.validity;
         let verified = Arc::new(VerifiedVek {
             info,
             product,
             validity: [ark_validity, int_validity, vek_validity],
+            crl_windows,
         });
         self.cache_put(digest, Arc::clone(&verified));
         Ok(verified)
@@ -185,6 +201,22 @@ impl SnpVerifier {
         }
         cache.insert(digest, verified);
     }
+}
+
+/// Certificate validity and CRL freshness at `now`: cached chains are re-checked every time.
+fn check_windows(vek: &VerifiedVek, now: UnixTime) -> Result<(), SnpError> {
+    for (role, window) in vek.validity {
+        cert::check_validity(role, window, now)?;
+    }
+    for &(this_update, next_update) in &vek.crl_windows {
+        if now < this_update {
+            return Err(SnpError::CrlNotYetValid { this_update, now });
+        }
+        if now > next_update {
+            return Err(SnpError::CrlStale { next_update, now });
+        }
+    }
+    Ok(())
 }
 
 /// The key kind KEY_INFO names.
