@@ -9,4 +9,12 @@ cd "$(dirname "$0")/.."
 # hierarchy generates its keys, and protox compiles the .proto files without protoc.
 command -v cargo >/dev/null || { echo "error: cargo not found: install Rust from rustup.rs" >&2; exit 2; }
 
-cargo test --workspace --all-features --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --all-features --locked "$@" 2>&1 | tee "$log" || status=$?
+
+# One closing line over all test binaries (cargo prints one per binary, the last often a
+# doc-test run with nothing in it).
+awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"
+exit "$status"
