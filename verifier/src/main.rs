@@ -136,7 +136,7 @@ fn verify_snp(args: &SnpArgs) -> ExitCode {
                 }
             };
             let text = if args.json {
-                serde_json::to_string_pretty(&claims).unwrap_or_default()
+                serde_json::to_string_pretty(&claims).unwrap_or_else(|_| claims.to_string())
             } else {
                 let mut lines = vec![format!(
                     "valid: SEV-SNP report v{} from {} signed by {} at {}",

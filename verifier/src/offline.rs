@@ -21,8 +21,7 @@ pub struct SnpFiles<'a> {
 ///
 /// With `chain`, the chain's intermediate replaces the pinned one; its ARK must still be the
 /// pinned ARK of the evidence's product unless `dangerous_trust_chain_root` is set. Each CRL must
-/// be signed by that ARK and current at `at`, and must not list the ASK or ASVK. Each CRL must
-/// be signed by that ARK and current at `at`, and must not list the ASK/ASVK.
+/// be signed by that ARK and current at `at`, and must not list the ASK or ASVK.
 pub fn verify_snp(
     files: SnpFiles<'_>,
     at: UnixTime,

@@ -31,6 +31,8 @@ const OID_UCODE_SPL: &str = "1.3.6.1.4.1.3704.1.3.8";
 const OID_FMC_SPL: &str = "1.3.6.1.4.1.3704.1.3.9";
 const OID_HW_ID: &str = "1.3.6.1.4.1.3704.1.4";
 const OID_CSP_ID: &str = "1.3.6.1.4.1.3704.1.5";
+const OID_DELTA_CRL_INDICATOR: &str = "2.5.29.27";
+const OID_ISSUING_DISTRIBUTION_POINT: &str = "2.5.29.28";
 
 /// Decodes certificate input that is either one DER certificate or PEM `CERTIFICATE` blocks.
 ///
@@ -281,6 +283,27 @@ pub(crate) fn verify_crl(crl_der: &[u8], ark_der: &[u8]) -> Result<VerifiedCrl, 
     UnparsedPublicKey::new(&signature::RSA_PSS_2048_8192_SHA384, key)
         .verify(crl.tbs_cert_list.as_ref(), &crl.signature_value.data)
         .map_err(|_| SnpError::CrlSignature)?;
+    // A complete CRL of the ARK covers every certificate the ARK issued (ASK and ASVK). Delta
+    // and partitioned CRLs cover less: refuse them, and anything critical we do not understand.
+    for ext in crl.extensions() {
+        match ext.oid.to_id_string().as_str() {
+            OID_DELTA_CRL_INDICATOR | OID_ISSUING_DISTRIBUTION_POINT => {
+                return Err(SnpError::BadCrl(
+                    "delta or partitioned CRLs are not supported",
+                ));
+            }
+            _ if ext.critical => return Err(SnpError::BadCrl("unknown critical CRL extension")),
+            _ => {}
+        }
+    }
+    if crl
+        .iter_revoked_certificates()
+        .any(|r| r.extensions().iter().any(|e| e.critical))
+    {
+        return Err(SnpError::BadCrl(
+            "critical CRL entry extension (indirect CRL)",
+        ));
+    }
     let next_update = crl.next_update().ok_or(SnpError::BadCrl("no nextUpdate"))?;
     let revoked = crl
         .iter_revoked_certificates()

@@ -72,7 +72,7 @@ pub struct CpuidClaims {
 /// The normalised claims of a verified SEV-SNP report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SnpClaims {
-    /// Report VERSION (2, 3 or 5).
+    /// Report VERSION (2 to 5).
     pub version: u32,
     /// Product whose roots verified the report.
     pub product: Product,

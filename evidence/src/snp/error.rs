@@ -109,8 +109,8 @@ pub enum SnpError {
         /// The length received.
         got: usize,
     },
-    /// S21: VERSION is not 2, 3 or 5.
-    #[error("unsupported attestation report version {0} (supported: 2, 3, 5)")]
+    /// S21: VERSION is not 2 to 5.
+    #[error("unsupported attestation report version {0} (supported: 2 to 5)")]
     UnsupportedVersion(u32),
     /// R1: a must-be-zero range or bit is set.
     #[error("reserved field {field} at offset {offset:#x} is not zero")]
@@ -176,6 +176,17 @@ pub enum SnpError {
     /// No trust anchors are configured for the product.
     #[error("no trust anchors configured for {0}")]
     NoRoots(Product),
+    /// The product's anchors have no issuer for this key kind (no ASK for VCEKs, no ASVK for
+    /// VLEKs).
+    #[error("no {role} configured for {product}: {kind}s of {product} are not trusted")]
+    MissingIntermediate {
+        /// The product.
+        product: Product,
+        /// The missing issuer.
+        role: CertRole,
+        /// The key kind it would have issued.
+        kind: VekKind,
+    },
     /// S20/A1: the chain supplied is a pinned chain of another product.
     #[error("certificate chain is {chain}'s but the evidence is from {evidence}")]
     ChainProductMismatch {

@@ -1,9 +1,9 @@
 //! The SEV-SNP ATTESTATION_REPORT structure.
 //!
 //! AMD SEV Secure Nested Paging Firmware ABI Specification, publication 56860, revision 1.58,
-//! Table 23 (ATTESTATION_REPORT) and Table 139 (ECDSA P-384 signature). Versions 2, 3 and 5 share
-//! one 1184-byte layout: version 3 adds the CPUID fields at 0x188-0x18A, version 5 adds the
-//! mitigation vectors at 0x1F8-0x207. Everything else in the reserved ranges must be zero.
+//! Table 23 (ATTESTATION_REPORT) and Table 139 (ECDSA P-384 signature). Versions 2 to 5 share
+//! one 1184-byte layout: version 3 adds the CPUID fields at 0x188-0x18A (version 4 changes
+//! nothing in the layout), version 5 adds the mitigation vectors at 0x1F8-0x207. Everything else in the reserved ranges must be zero.
 
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -183,7 +183,8 @@ impl Report {
     fn validate(&self) -> Result<(), SnpError> {
         let r = self.raw();
         let version = r.version.get();
-        if !matches!(version, 2 | 3 | 5) {
+        // Version 4 has the version 3 layout (virtee/sev treats them alike); firmware emits it.
+        if !matches!(version, 2..=5) {
             return Err(SnpError::UnsupportedVersion(version));
         }
         let policy = r.policy.get();

@@ -66,7 +66,7 @@ fn verify((report, vek): &(Vec<u8>, Vec<u8>)) -> Result<crate::snp::VerifiedRepo
 fn valid_reports_of_every_product_version_and_signer() {
     let v = verifier();
     for product in Product::ALL {
-        for version in [2, 3, 5] {
+        for version in [2, 3, 4, 5] {
             for kind in [VekKind::Vcek, VekKind::Vlek] {
                 let mut b = ReportBuilder::new(product);
                 b.version = version;
@@ -135,7 +135,7 @@ fn r1_wrong_sizes() {
 
 #[test]
 fn s21_unsupported_versions() {
-    for version in [0, 1, 4, 6, 0xffff_ffff] {
+    for version in [0, 1, 6, 0xffff_ffff] {
         let err = verify(&case(Product::Milan, |b| b.version = version)).unwrap_err();
         assert_eq!(err, SnpError::UnsupportedVersion(version));
     }
@@ -968,5 +968,28 @@ fn a3_crls_must_come_from_the_ark() {
         crate::snp::decode_crl(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
             .unwrap_err(),
         SnpError::BadCrl("not a PEM X509 CRL block")
+    );
+}
+
+#[test]
+fn missing_intermediate_is_named() {
+    let h = AmdHierarchy::shared(Product::Milan);
+    let vcek_only = TrustAnchors::new().with(
+        Product::Milan,
+        ProductRoots {
+            asvk: None,
+            ..roots(h)
+        },
+    );
+    let (report, vlek) = case(Product::Milan, |b| b.signing_key = 1);
+    assert_eq!(
+        SnpVerifier::new(vcek_only)
+            .verify(NOW, &report, &vlek)
+            .unwrap_err(),
+        SnpError::MissingIntermediate {
+            product: Product::Milan,
+            role: CertRole::Asvk,
+            kind: VekKind::Vlek
+        }
     );
 }

@@ -154,7 +154,14 @@ impl SnpVerifier {
             .anchors
             .get(product)
             .ok_or(SnpError::NoRoots(product))?;
-        let (int_role, int_der) = roots.intermediate(kind).ok_or(SnpError::NoRoots(product))?;
+        let (int_role, int_der) =
+            roots
+                .intermediate(kind)
+                .ok_or(SnpError::MissingIntermediate {
+                    product,
+                    role: CertRole::issuer_of_vek(kind),
+                    kind,
+                })?;
         let ca = cert::verify_ca(&roots.ark, int_role, int_der)?;
         let mut crl_windows = Vec::with_capacity(roots.crls.len());
         for crl in &roots.crls {

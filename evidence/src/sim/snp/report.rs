@@ -83,7 +83,7 @@ const _: () = assert!(size_of::<SignedReport>() == REPORT_LEN);
 /// [`build`]: ReportBuilder::build
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportBuilder {
-    /// VERSION (0x00): 2, 3 or 5. CPUID fields are written from version 3 and the mitigation
+    /// VERSION (0x00): 2 to 5. CPUID fields are written from version 3 and the mitigation
     /// vectors from version 5; earlier versions leave those bytes zero.
     pub version: u32,
     /// GUEST_SVN (0x04).
