@@ -697,6 +697,17 @@ pub(super) mod tests {
         cert
     }
 
+    /// The named curve of an EC certificate's public key.
+    fn curve_oid<'a>(cert: &'a X509Certificate<'_>) -> x509_parser::der_parser::Oid<'a> {
+        cert.public_key()
+            .algorithm
+            .parameters
+            .as_ref()
+            .unwrap()
+            .as_oid()
+            .unwrap()
+    }
+
     fn cn<'a>(name: &'a X509Name<'_>) -> &'a str {
         name.iter_common_name().next().unwrap().as_str().unwrap()
     }
@@ -978,14 +989,7 @@ pub(super) mod tests {
             cert.public_key().algorithm.algorithm,
             OID_KEY_TYPE_EC_PUBLIC_KEY
         );
-        let curve = cert
-            .public_key()
-            .algorithm
-            .parameters
-            .as_ref()
-            .unwrap()
-            .as_oid()
-            .unwrap();
+        let curve = curve_oid(&cert);
         assert_eq!(curve, OID_NIST_EC_P384);
         assert_amd_pss(&cert.signature_algorithm);
         assert_eq!(
@@ -1158,14 +1162,7 @@ pub(super) mod tests {
         let vek = h.issue_vek(&profile).unwrap();
         assert_eq!(vek.curve(), SimCurve::P256);
         let cert = parse(vek.der());
-        let curve = cert
-            .public_key()
-            .algorithm
-            .parameters
-            .as_ref()
-            .unwrap()
-            .as_oid()
-            .unwrap();
+        let curve = curve_oid(&cert);
         assert_eq!(curve, OID_EC_P256);
         assert_eq!(cert.public_key().subject_public_key.data.len(), 65);
         assert!(rsa_pss_signed_by(&cert, &parse(h.asvk_der())));

@@ -624,39 +624,37 @@ fn a2_certificate_profile() {
             .verify(NOW, &report, &vek)
             .unwrap_err()
     };
-    // PSS salt length 48 -> 32, in both the TBS and the outer AlgorithmIdentifier.
-    let salt32 = patch(
-        h.ark_der(),
-        &[0xa2, 0x03, 0x02, 0x01, 0x30],
-        &[0xa2, 0x03, 0x02, 0x01, 0x20],
-    );
-    assert_eq!(
-        with_ark(salt32),
-        SnpError::BadCert {
-            role: CertRole::Ark,
-            reason: "RSASSA-PSS salt length is not 48"
-        }
-    );
-    // SHA-384 -> SHA-256 everywhere it is named.
-    let sha384 = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
-    let sha256 = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
-    assert_eq!(
-        with_ark(patch(h.ark_der(), &sha384, &sha256)),
-        SnpError::BadCert {
-            role: CertRole::Ark,
-            reason: "RSASSA-PSS hash is not SHA-384"
-        }
-    );
-    // RSASSA-PSS -> PKCS#1 v1.5 sha384WithRSAEncryption (OID arc .10 -> .12).
-    let pss = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
-    let pkcs1 = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c];
-    assert_eq!(
-        with_ark(patch(h.ark_der(), &pss, &pkcs1)),
-        SnpError::BadCert {
-            role: CertRole::Ark,
-            reason: "signature algorithm is not RSASSA-PSS"
-        }
-    );
+    // One field of the ARK's AlgorithmIdentifier changed, in both the TBS and the outer copy.
+    let cases: [(&[u8], &[u8], &str); 3] = [
+        // PSS salt length 48 -> 32.
+        (
+            &[0xa2, 0x03, 0x02, 0x01, 0x30],
+            &[0xa2, 0x03, 0x02, 0x01, 0x20],
+            "RSASSA-PSS salt length is not 48",
+        ),
+        // SHA-384 -> SHA-256 everywhere it is named.
+        (
+            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02],
+            &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
+            "RSASSA-PSS hash is not SHA-384",
+        ),
+        // RSASSA-PSS -> PKCS#1 v1.5 sha384WithRSAEncryption (OID arc .10 -> .12).
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a],
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c],
+            "signature algorithm is not RSASSA-PSS",
+        ),
+    ];
+    for (from, to, reason) in cases {
+        assert_eq!(
+            with_ark(patch(h.ark_der(), from, to)),
+            SnpError::BadCert {
+                role: CertRole::Ark,
+                reason
+            },
+            "{reason}"
+        );
+    }
     // A VEK on P-256.
     let b = ReportBuilder::new(Product::Milan);
     let mut p = profile(&b, VekKind::Vcek);
