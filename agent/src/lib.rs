@@ -5,6 +5,8 @@
 //! operators can check what a CVM should have put into REPORT_DATA. Evidence collection
 //! (configfs-tsm, `/dev/sev-guest`, NVML, simulation) comes with the verifier service.
 
+pub mod collect;
+
 use warden_proto::binding::{GpuDigest, ModelDigest, Nonce, TeePublicKey};
 
 /// A command-line value that is not the hex of the expected number of bytes.

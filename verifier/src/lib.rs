@@ -5,3 +5,9 @@
 
 pub mod offline;
 pub mod roots;
+pub mod claims;
+pub mod config;
+pub mod keys;
+pub mod policy;
+pub mod service;
+pub mod store;
