@@ -5,10 +5,12 @@
 //! - [`v1`]: prost messages and the tonic client and server for `warden.v1.Verifier`, generated
 //!   from `proto/warden/v1/verifier.proto`.
 //! - [`binding`]: the binding rules of `docs/protocol.md`, byte for byte.
+//! - [`seal`]: HPKE sealing of released keys to the agent's TEE key.
 //! - [`jcs`]: the RFC 8785 JSON canonicalization the binding rules hash over.
 
 pub mod binding;
 pub mod jcs;
+pub mod seal;
 
 /// Messages, client and server generated from `proto/warden/v1/verifier.proto`.
 ///
