@@ -1,11 +1,16 @@
 //! The Warden agent: runs inside a confidential VM, binds its evidence to the verifier's nonce,
 //! its TEE key and the model it serves (`warden_proto::binding`), and asks for keys.
 //!
-//! Today it computes the binding values from the command line (`warden-agent binding ...`), so
-//! operators can check what a CVM should have put into REPORT_DATA. Evidence collection
-//! (configfs-tsm, `/dev/sev-guest`, NVML, simulation) comes with the verifier service.
+//! - [`collect`]: SEV-SNP evidence from configfs-tsm, `/dev/sev-guest`, or a simulated CVM.
+//! - [`model`]: the model manifest of a directory.
+//! - [`client`]: one attestation against the verifier, and opening the released keys.
+//!
+//! `warden-agent binding ...` computes the binding values from the command line, so operators
+//! can check what a CVM should have put into REPORT_DATA.
 
+pub mod client;
 pub mod collect;
+pub mod model;
 
 use warden_proto::binding::{GpuDigest, ModelDigest, Nonce, TeePublicKey};
 

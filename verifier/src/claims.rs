@@ -1,1 +1,102 @@
-//! TODO(#3): claims.
+//! The claims document that policy sees (`docs/policy-input.md`): built only from evidence that
+//! has verified, never from raw request fields that nothing checked.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use warden_evidence::UnixTime;
+use warden_evidence::snp::SnpClaims;
+use warden_proto::binding::{ModelManifest, Nonce, TeePublicKey};
+
+/// The parts of one attestation that every requested key's decision shares.
+#[derive(Debug, Clone)]
+pub struct ClaimsDocument {
+    base: Value,
+}
+
+/// Why the claims document could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimsError {
+    /// The verified TEE claims did not serialise to a JSON object (a bug).
+    #[error("TEE claims are not a JSON object")]
+    NotAnObject,
+    /// The verification time cannot be written as RFC 3339.
+    #[error("time {0} cannot be written as RFC 3339")]
+    Time(i64),
+}
+
+impl ClaimsDocument {
+    /// The document for a verified SEV-SNP report.
+    ///
+    /// `simulated` says the report verified only through an operator-configured
+    /// `insecure_test_roots` hierarchy. The model, nonce and TEE key have been checked against
+    /// REPORT_DATA before this is called.
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimsError`] on a time outside RFC 3339's range.
+    pub fn snp(
+        tee: &SnpClaims,
+        simulated: bool,
+        model: &ModelManifest,
+        nonce: &Nonce,
+        tee_pubkey: &TeePublicKey,
+        key_ids: &[String],
+        now: UnixTime,
+    ) -> Result<Self, ClaimsError> {
+        let mut tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
+        let Some(object) = tee.as_object_mut() else {
+            return Err(ClaimsError::NotAnObject);
+        };
+        object.insert("type".to_owned(), json!("sev-snp"));
+        object.insert("simulated".to_owned(), json!(simulated));
+        let rfc3339 = OffsetDateTime::from_unix_timestamp(now.0)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .ok_or(ClaimsError::Time(now.0))?;
+        let base = json!({
+            "tee": tee,
+            "gpus": [],
+            "model": model_claims(model),
+            "request": {
+                "key_id": null,
+                "key_ids": key_ids,
+                "tee_pubkey": tee_pubkey.to_hex(),
+                "nonce": nonce.to_hex(),
+            },
+            "time": { "rfc3339": rfc3339, "unix": now.0 },
+        });
+        Ok(Self { base })
+    }
+
+    /// The document for the decision on `key_id`.
+    pub fn for_key(&self, key_id: &str) -> Value {
+        let mut doc = self.base.clone();
+        if let Some(request) = doc.get_mut("request").and_then(Value::as_object_mut) {
+            request.insert("key_id".to_owned(), json!(key_id));
+        }
+        doc
+    }
+
+    /// The document without a key id (for logs and the demo).
+    pub fn shared(&self) -> &Value {
+        &self.base
+    }
+}
+
+fn model_claims(model: &ModelManifest) -> Value {
+    let resources: Vec<Value> = model
+        .resources()
+        .iter()
+        .map(|r| json!({ "name": r.name(), "digest": hex::encode(r.digest()) }))
+        .collect();
+    json!({
+        "manifest_digest": model.digest().to_hex(),
+        "serialization": model.serialization().method(),
+        "shard_size": model.serialization().shard_size().map(|s| s.get()),
+        "hash_algorithm": model.hash_algorithm().as_str(),
+        "resources": resources,
+        "ignore_paths": model.ignore_paths(),
+    })
+}

@@ -1,1 +1,324 @@
-//! TODO(#3): config.
+//! The verifier's configuration file (TOML), with documented defaults.
+//!
+//! Every field is optional; `docs/operations.md` lists them. Relative paths are resolved
+//! against the directory of the configuration file, so a configuration and its policies can
+//! travel together. Unknown fields are errors: a misspelt `insecure_test_roots` must not be
+//! silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use warden_evidence::snp::Product;
+
+/// Default listen address: loopback only, so a fresh install exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default state directory (SQLite database and master key).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/warden-verifier";
+/// Default nonce lifetime in seconds (THREATS.md P2).
+pub const DEFAULT_NONCE_TTL_SECS: u64 = 120;
+/// Default largest gRPC message accepted, in bytes. An SNP bundle is about 6 KiB; eight GPUs'
+/// evidence adds about 8 x 10 KiB. 4 MiB leaves room without inviting memory exhaustion.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default deadline for one request, in seconds.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Default number of requests served at once per connection.
+pub const DEFAULT_CONCURRENCY_PER_CONNECTION: usize = 256;
+/// Most keys one Attest may ask for.
+pub const MAX_KEYS_PER_REQUEST: usize = 64;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read configuration {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid configuration {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration {path}: {message}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The verifier's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address the gRPC service listens on.
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database (`warden.db`) and, by default, the master key.
+    pub state_dir: PathBuf,
+    /// Master key file; created with mode 0600 on first start. Default `<state_dir>/master.key`.
+    pub master_key: PathBuf,
+    /// Directory of `NAME.rego` policies (with optional `NAME.data.json`). `None`: the
+    /// policies built into the binary (`default` and `dev`).
+    pub policy_dir: Option<PathBuf>,
+    /// Nonce lifetime.
+    pub nonce_ttl: Duration,
+    /// Largest gRPC message accepted or sent.
+    pub max_message_bytes: usize,
+    /// Deadline of one request.
+    pub request_timeout: Duration,
+    /// Requests served at once per connection.
+    pub concurrency_per_connection: usize,
+    /// AMD CRLs (PEM or DER, from KDS `/vcek/v1/<product>/crl`), checked on every chain.
+    pub amd_crls: Vec<AmdCrl>,
+    /// Generated test hierarchies to trust besides AMD's roots. Evidence verified through one of
+    /// them is marked `tee.simulated = true` for policy. Never set in production.
+    pub insecure_test_roots: Vec<TestRoot>,
+}
+
+/// One AMD CRL file for a product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AmdCrl {
+    /// The product whose ARK signed it.
+    pub product: Product,
+    /// The file.
+    pub path: PathBuf,
+}
+
+/// A generated SEV-SNP test hierarchy: a KDS-style `cert_chain` file (ASK, then ARK, PEM), as
+/// `warden-agent --simulate` writes to `<state_dir>/sim/<product>/cert_chain.pem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRoot {
+    /// The product the hierarchy mimics.
+    pub product: Product,
+    /// The chain file.
+    pub cert_chain: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    state_dir: Option<PathBuf>,
+    master_key: Option<PathBuf>,
+    policy_dir: Option<PathBuf>,
+    nonce_ttl_secs: Option<u64>,
+    max_message_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    concurrency_per_connection: Option<usize>,
+    #[serde(default)]
+    amd_crls: Vec<RawProductFile>,
+    #[serde(default)]
+    insecure_test_roots: Vec<RawTestRoot>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProductFile {
+    product: String,
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTestRoot {
+    product: String,
+    cert_chain: PathBuf,
+}
+
+impl Config {
+    /// The configuration with every default, state in `state_dir`.
+    pub fn with_state_dir(state_dir: impl Into<PathBuf>) -> Self {
+        let state_dir = state_dir.into();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            master_key: state_dir.join("master.key"),
+            state_dir,
+            policy_dir: None,
+            nonce_ttl: Duration::from_secs(DEFAULT_NONCE_TTL_SECS),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            concurrency_per_connection: DEFAULT_CONCURRENCY_PER_CONNECTION,
+            amd_crls: Vec::new(),
+            insecure_test_roots: Vec::new(),
+        }
+    }
+
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the file and what is wrong.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::parse(&text, base).map_err(|e| match e {
+            ParseError::Toml(message) => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            ParseError::Value(message) => ConfigError::Value {
+                path: path.to_owned(),
+                message,
+            },
+        })
+    }
+
+    fn parse(text: &str, base: &Path) -> Result<Self, ParseError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ParseError::Toml(e.to_string()))?;
+        let resolve = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        let state_dir = resolve(
+            raw.state_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+        );
+        let mut config = Self::with_state_dir(state_dir);
+        if let Some(listen) = raw.listen {
+            config.listen = listen.parse().map_err(|_| {
+                ParseError::Value(format!(
+                    "listen = {listen:?} is not an IP address and port such as {DEFAULT_LISTEN:?}"
+                ))
+            })?;
+        }
+        if let Some(master_key) = raw.master_key {
+            config.master_key = resolve(master_key);
+        }
+        config.policy_dir = raw.policy_dir.map(resolve);
+        if let Some(ttl) = raw.nonce_ttl_secs {
+            if !(1..=3600).contains(&ttl) {
+                return Err(ParseError::Value(format!(
+                    "nonce_ttl_secs = {ttl} is outside 1..=3600"
+                )));
+            }
+            config.nonce_ttl = Duration::from_secs(ttl);
+        }
+        if let Some(bytes) = raw.max_message_bytes {
+            if !(64 * 1024..=64 * 1024 * 1024).contains(&bytes) {
+                return Err(ParseError::Value(format!(
+                    "max_message_bytes = {bytes} is outside 65536..=67108864"
+                )));
+            }
+            config.max_message_bytes = bytes;
+        }
+        if let Some(secs) = raw.request_timeout_secs {
+            if !(1..=600).contains(&secs) {
+                return Err(ParseError::Value(format!(
+                    "request_timeout_secs = {secs} is outside 1..=600"
+                )));
+            }
+            config.request_timeout = Duration::from_secs(secs);
+        }
+        if let Some(n) = raw.concurrency_per_connection {
+            if !(1..=65536).contains(&n) {
+                return Err(ParseError::Value(format!(
+                    "concurrency_per_connection = {n} is outside 1..=65536"
+                )));
+            }
+            config.concurrency_per_connection = n;
+        }
+        for crl in raw.amd_crls {
+            config.amd_crls.push(AmdCrl {
+                product: parse_product(&crl.product)?,
+                path: resolve(crl.path),
+            });
+        }
+        for root in raw.insecure_test_roots {
+            config.insecure_test_roots.push(TestRoot {
+                product: parse_product(&root.product)?,
+                cert_chain: resolve(root.cert_chain),
+            });
+        }
+        Ok(config)
+    }
+}
+
+enum ParseError {
+    Toml(String),
+    Value(String),
+}
+
+fn parse_product(name: &str) -> Result<Product, ParseError> {
+    Product::ALL
+        .into_iter()
+        .find(|p| p.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            ParseError::Value(format!(
+                "product = {name:?} is not one of \"milan\", \"genoa\", \"turin\""
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/warden")).map_err(|e| match e {
+            ParseError::Toml(m) | ParseError::Value(m) => m,
+        })
+    }
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c, Config::with_state_dir(DEFAULT_STATE_DIR));
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.nonce_ttl, Duration::from_secs(120));
+        assert_eq!(
+            c.master_key,
+            PathBuf::from("/var/lib/warden-verifier/master.key")
+        );
+        assert_eq!(c.policy_dir, None);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let c = parse(
+            r#"
+            listen = "0.0.0.0:7000"
+            state_dir = "state"
+            policy_dir = "policies"
+            nonce_ttl_secs = 60
+            [[insecure_test_roots]]
+            product = "Milan"
+            cert_chain = "/var/lib/warden-agent/sim/milan/cert_chain.pem"
+            [[amd_crls]]
+            product = "genoa"
+            path = "crl/genoa.crl"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.state_dir, PathBuf::from("/etc/warden/state"));
+        assert_eq!(c.master_key, PathBuf::from("/etc/warden/state/master.key"));
+        assert_eq!(c.policy_dir, Some(PathBuf::from("/etc/warden/policies")));
+        assert_eq!(c.nonce_ttl, Duration::from_secs(60));
+        assert_eq!(c.insecure_test_roots.len(), 1);
+        assert_eq!(c.insecure_test_roots[0].product, Product::Milan);
+        assert_eq!(
+            c.amd_crls[0].path,
+            PathBuf::from("/etc/warden/crl/genoa.crl")
+        );
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        assert!(parse("insecure_test_root = []").unwrap_err().contains("unknown field"));
+        assert!(parse("listen = \"localhost\"").unwrap_err().contains("listen"));
+        assert!(parse("nonce_ttl_secs = 0").unwrap_err().contains("nonce_ttl_secs"));
+        let e = parse("[[insecure_test_roots]]\nproduct = \"venice\"\ncert_chain = \"x\"")
+            .unwrap_err();
+        assert!(e.contains("venice"), "{e}");
+    }
+}

@@ -1,0 +1,256 @@
+//! One attestation, end to end: Challenge, a fresh TEE key pair, evidence bound to both,
+//! Attest, and opening the keys the verifier released.
+
+use std::fmt;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+use warden_proto::binding::{self, ModelManifest, Nonce};
+use warden_proto::seal::{SealError, TeeKeyPair};
+use warden_proto::v1::verifier_client::VerifierClient;
+use warden_proto::v1::{self, AttestRequest, ChallengeRequest};
+use zeroize::Zeroizing;
+
+use crate::collect::{CollectError, SnpSource};
+
+/// Metadata key of the verifier's correlation id (as `warden_verifier::service` sets it).
+pub const CORRELATION_ID_HEADER: &str = "warden-correlation-id";
+
+/// Largest message the agent accepts from the verifier.
+const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Why an attestation failed on the agent's side, or how the verifier refused it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The verifier URL is not valid.
+    #[error("invalid verifier URL {url:?}: {reason}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The verifier could not be reached.
+    #[error("cannot connect to the verifier at {url}: {reason}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The verifier refused Challenge.
+    #[error("challenge failed: {code:?}: {message}")]
+    Challenge {
+        /// The gRPC code.
+        code: tonic::Code,
+        /// The verifier's message.
+        message: String,
+    },
+    /// The verifier's nonce is not 32 bytes.
+    #[error("the verifier sent a {0}-byte nonce; the protocol needs 32")]
+    BadNonce(usize),
+    /// The evidence could not be collected.
+    #[error("collecting evidence: {0}")]
+    Collect(#[from] CollectError),
+    /// The verifier refused Attest. The reasons are in the verifier's log under the
+    /// correlation id.
+    #[error("attestation refused: {code:?}: {message}")]
+    Refused {
+        /// The gRPC code.
+        code: tonic::Code,
+        /// The verifier's message (coarse, with the correlation id).
+        message: String,
+        /// The correlation id, if the verifier sent one.
+        correlation_id: Option<String>,
+    },
+    /// The verifier released a key that was not asked for.
+    #[error("the verifier released key {0:?}, which was not requested")]
+    UnexpectedKey(String),
+    /// A released key does not open with this session's TEE key.
+    #[error("key {key_id:?} does not open: {source}")]
+    Open {
+        /// The key id.
+        key_id: String,
+        /// Why.
+        source: SealError,
+    },
+}
+
+/// One released key, opened. The material is zeroised on drop and never printed.
+pub struct ReleasedKey {
+    /// The key id.
+    pub key_id: String,
+    /// The key material.
+    pub material: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for ReleasedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ReleasedKey({:?}, <redacted, {} bytes>)",
+            self.key_id,
+            self.material.len()
+        )
+    }
+}
+
+/// The outcome of a successful attestation.
+#[derive(Debug)]
+pub struct Released {
+    /// The verifier's correlation id for this decision.
+    pub correlation_id: String,
+    /// The keys the verifier released (requested keys that policy denied are absent).
+    pub keys: Vec<ReleasedKey>,
+}
+
+/// Connects to the verifier at `url` (for example `http://127.0.0.1:50051`).
+///
+/// # Errors
+///
+/// [`AgentError::Url`] or [`AgentError::Connect`].
+pub async fn connect(url: &str) -> Result<VerifierClient<Channel>, AgentError> {
+    let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| AgentError::Url {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    let channel = endpoint
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| AgentError::Connect {
+            url: url.to_owned(),
+            reason: error_chain(&e),
+        })?;
+    Ok(VerifierClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Asks the verifier for a nonce.
+///
+/// # Errors
+///
+/// [`AgentError::Challenge`] or [`AgentError::BadNonce`].
+pub async fn challenge(client: &mut VerifierClient<Channel>) -> Result<Nonce, AgentError> {
+    let response = client
+        .challenge(ChallengeRequest {})
+        .await
+        .map_err(|s| AgentError::Challenge {
+            code: s.code(),
+            message: s.message().to_owned(),
+        })?
+        .into_inner();
+    Nonce::from_slice(&response.nonce).map_err(|_| AgentError::BadNonce(response.nonce.len()))
+}
+
+/// Collects CPU evidence from `source` bound to `nonce`, the TEE key and `model`, as the
+/// binding rules require (no GPUs yet).
+///
+/// # Errors
+///
+/// [`AgentError::Collect`].
+pub fn evidence_bundle(
+    source: &SnpSource,
+    nonce: &Nonce,
+    pair: &TeeKeyPair,
+    model: &ModelManifest,
+) -> Result<v1::EvidenceBundle, AgentError> {
+    let report_data = binding::report_data(nonce, pair.public_key(), &model.digest(), &[]);
+    let cpu = source.collect(&report_data)?;
+    Ok(v1::EvidenceBundle {
+        nonce: nonce.as_bytes().to_vec(),
+        cpu: Some(v1::CpuEvidence {
+            tee: v1::Tee::SevSnp.into(),
+            report: cpu.report,
+            certificates: cpu.certificates,
+        }),
+        gpus: Vec::new(),
+        model: Some(model.into()),
+        tee_pubkey: pair.public_key().as_bytes().to_vec(),
+    })
+}
+
+/// Runs one attestation: Challenge, a fresh TEE key pair, evidence, Attest for `key_ids`, and
+/// opens what was released. The key pair is dropped (zeroised) before returning.
+///
+/// # Errors
+///
+/// [`AgentError`] for each step.
+pub async fn attest(
+    client: &mut VerifierClient<Channel>,
+    source: &SnpSource,
+    model: &ModelManifest,
+    key_ids: &[String],
+) -> Result<Released, AgentError> {
+    let nonce = challenge(client).await?;
+    let pair = TeeKeyPair::generate();
+    let evidence = evidence_bundle(source, &nonce, &pair, model)?;
+    let request = AttestRequest {
+        evidence: Some(evidence),
+        key_ids: key_ids.to_vec(),
+    };
+    let response = client.attest(request).await.map_err(|s| AgentError::Refused {
+        code: s.code(),
+        message: s.message().to_owned(),
+        correlation_id: s
+            .metadata()
+            .get(CORRELATION_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    })?;
+    let response = response.into_inner();
+    open_all(&pair, &nonce, key_ids, response)
+}
+
+/// Opens every sealed key of `response` with `pair`; refuses keys that were not requested.
+///
+/// # Errors
+///
+/// [`AgentError::UnexpectedKey`] or [`AgentError::Open`].
+pub fn open_all(
+    pair: &TeeKeyPair,
+    nonce: &Nonce,
+    key_ids: &[String],
+    response: v1::AttestResponse,
+) -> Result<Released, AgentError> {
+    let mut keys = Vec::with_capacity(response.sealed_keys.len());
+    for sealed in response.sealed_keys {
+        if !key_ids.contains(&sealed.key_id) || keys.iter().any(|k: &ReleasedKey| k.key_id == sealed.key_id) {
+            return Err(AgentError::UnexpectedKey(sealed.key_id));
+        }
+        let material = pair
+            .open(
+                nonce,
+                &sealed.key_id,
+                &sealed.encapsulated_key,
+                &sealed.ciphertext,
+            )
+            .map_err(|source| AgentError::Open {
+                key_id: sealed.key_id.clone(),
+                source,
+            })?;
+        keys.push(ReleasedKey {
+            key_id: sealed.key_id,
+            material,
+        });
+    }
+    Ok(Released {
+        correlation_id: response.correlation_id,
+        keys,
+    })
+}
