@@ -1,11 +1,22 @@
 //! `warden-verifier`: the operator command.
 
+#[cfg(feature = "demo")]
+mod demo;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use tracing::{info, warn};
 use warden_evidence::UnixTime;
+use warden_verifier::config::Config;
+use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
 use warden_verifier::offline::{self, SnpFiles};
+use warden_verifier::policy::{Policy, PolicySet};
+use warden_verifier::service::{self, Clock, Limits, SystemClock, VerifierState};
+use warden_verifier::store::Store;
 
 /// Warden verifier: verifies confidential-computing evidence and releases model keys.
 #[derive(Debug, Parser)]
@@ -17,10 +28,107 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gRPC verifier and key broker until SIGINT or SIGTERM.
+    Serve(ConfigArg),
+    /// Manage the key broker's keys (in the state directory of the configuration).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Work with policies offline.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Work with evidence offline.
     Evidence {
         #[command(subcommand)]
         command: EvidenceCommand,
+    },
+    /// Run the whole flow on loopback with embedded defaults: a verifier with a fresh state
+    /// directory, a key under the `dev` policy, a simulated SEV-SNP agent that attests, gets the
+    /// key and decrypts a model, then a request the strict `default` policy denies.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Keep the demo's state here instead of a temporary directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Configuration file (TOML). Without it every documented default applies
+    /// (docs/operations.md).
+    #[arg(long, short, value_name = "FILE", env = "WARDEN_VERIFIER_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn load(&self) -> anyhow::Result<Config> {
+        match &self.config {
+            Some(path) => Ok(Config::load(path)?),
+            None => Ok(Config::with_state_dir(warden_verifier::config::DEFAULT_STATE_DIR)),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a key released under policy NAME. The material is encrypted at rest under the
+    /// master key and never printed.
+    Add {
+        /// Key id: letters, digits, '.', '_', '-', starting with a letter or digit, at most
+        /// 128 characters, no "..".
+        id: String,
+        /// Name of the policy that decides its release (a NAME.rego of the policy directory,
+        /// or a built-in: `default`, `dev`).
+        #[arg(long, value_name = "NAME")]
+        policy: String,
+        /// Read the key material from this file (raw bytes, 1 to 65536).
+        #[arg(long, value_name = "FILE", conflicts_with = "generate", required_unless_present = "generate")]
+        from_file: Option<PathBuf>,
+        /// Generate 32 random bytes.
+        #[arg(long)]
+        generate: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List key ids, their policies and creation times (never material).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a key.
+    Remove {
+        /// Key id.
+        id: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Evaluate a policy over a claims document and print the decision and every reason.
+    /// Exit 0: allowed; 1: denied; 2: usage or policy error.
+    Eval {
+        /// The Rego policy (package warden).
+        #[arg(long, value_name = "FILE")]
+        policy: PathBuf,
+        /// Policy data (JSON), for example allow-lists. Default: NAME.data.json beside the
+        /// policy, if it exists.
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// The claims document (JSON), as in docs/policy-input.md.
+        #[arg(long, value_name = "FILE")]
+        claims: PathBuf,
+        /// Print the decision as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -83,13 +191,222 @@ const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Evidence {
             command:
                 EvidenceCommand::Verify {
                     kind: VerifyKind::Snp(args),
                 },
-        } => verify_snp(&args),
+        } => return verify_snp(&args),
+        Command::Policy {
+            command:
+                PolicyCommand::Eval {
+                    policy,
+                    data,
+                    claims,
+                    json,
+                },
+        } => return policy_eval(&policy, data.as_deref(), &claims, json),
+        Command::Serve(config) => serve(&config),
+        Command::Keys { command } => keys(command),
+        #[cfg(feature = "demo")]
+        Command::Demo { dir } => demo::run(dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn serve(config: &ConfigArg) -> anyhow::Result<()> {
+    init_logging();
+    let config = config.load()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let state = Arc::new(VerifierState::from_config(&config)?);
+        let listener = service::bind(config.listen).await?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        info!(
+            %addr,
+            state_dir = %config.state_dir.display(),
+            nonce_ttl_secs = config.nonce_ttl.as_secs(),
+            "warden-verifier serving warden.v1.Verifier"
+        );
+        service::serve(state, Limits::from_config(&config), listener, shutdown_signal()).await?;
+        info!("stopped");
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    warn!(reason = %e, "cannot listen for SIGTERM; only SIGINT stops the server");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    info!("shutting down: finishing in-flight requests");
+}
+
+fn open_broker(config: &Config) -> anyhow::Result<KeyBroker> {
+    let store = Arc::new(Store::open(&config.state_dir)?);
+    let (master, created) = MasterKey::load_or_create(&config.master_key)?;
+    if created {
+        eprintln!(
+            "created a new master key {} (mode 0600); back it up: keys cannot be decrypted without it",
+            config.master_key.display()
+        );
+    }
+    Ok(KeyBroker::new(store, master))
+}
+
+fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Add {
+            id,
+            policy,
+            from_file,
+            generate,
+            config,
+        } => {
+            let config = config.load()?;
+            let id = KeyId::parse(&id)?;
+            let policies = match &config.policy_dir {
+                Some(dir) => PolicySet::load_dir(dir)?,
+                None => PolicySet::builtin()?,
+            };
+            if policies.get(&policy).is_none() {
+                bail!(
+                    "no policy named {policy:?}; loaded policies: {}",
+                    policies.names().join(", ")
+                );
+            }
+            let material = match (from_file, generate) {
+                (Some(path), _) => KeyMaterial::from_file(&path)?,
+                (None, true) => KeyMaterial::generate()?,
+                (None, false) => bail!("give --from-file FILE or --generate"),
+            };
+            let len = material.expose().len();
+            open_broker(&config)?.add(&id, &policy, material, SystemClock.now())?;
+            println!("added key {id} ({len} bytes) under policy {policy}");
+            Ok(())
+        }
+        KeysCommand::List { json, config } => {
+            let config = config.load()?;
+            let keys = open_broker(&config)?.list()?;
+            if json {
+                let list: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        serde_json::json!({
+                            "id": k.id.to_string(),
+                            "policy": k.policy,
+                            "created_at": k.created_at.0,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if keys.is_empty() {
+                println!("no keys");
+            } else {
+                for k in keys {
+                    println!("{}\tpolicy={}\tcreated_at={}", k.id, k.policy, format_time(k.created_at));
+                }
+            }
+            Ok(())
+        }
+        KeysCommand::Remove { id, config } => {
+            let config = config.load()?;
+            let id = KeyId::parse(&id)?;
+            if open_broker(&config)?.remove(&id)? {
+                println!("removed key {id}");
+                Ok(())
+            } else {
+                bail!("no key {id}")
+            }
+        }
+    }
+}
+
+fn format_time(t: UnixTime) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t.0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| t.0.to_string())
+}
+
+fn policy_eval(policy: &Path, data: Option<&Path>, claims: &Path, json: bool) -> ExitCode {
+    let data = data.map(Path::to_owned).or_else(|| {
+        let beside = policy.with_extension("data.json");
+        beside.is_file().then_some(beside)
+    });
+    let evaluated = (|| {
+        let policy = Policy::from_files(policy, data.as_deref())?;
+        let text = std::fs::read_to_string(claims)
+            .with_context(|| format!("cannot read --claims {}", claims.display()))?;
+        let input: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--claims {} is not JSON", claims.display()))?;
+        let decision = policy.evaluate(&input)?;
+        Ok::<_, anyhow::Error>((policy, decision))
+    })();
+    let (policy, decision) = match evaluated {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    if json {
+        print_line(
+            &serde_json::json!({
+                "policy": policy.name(),
+                "policy_digest": policy.digest_hex(),
+                "allow": decision.allow,
+                "reasons": decision.reasons,
+            })
+            .to_string(),
+        );
+    } else {
+        let verdict = if decision.allow { "allow" } else { "deny" };
+        let mut lines = vec![format!(
+            "{verdict} (policy {} sha256:{})",
+            policy.name(),
+            policy.digest_hex()
+        )];
+        lines.extend(decision.reasons.iter().map(|r| format!("  - {r}")));
+        print_line(&lines.join("\n"));
+    }
+    if decision.allow {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(INVALID)
     }
 }
 

@@ -1,0 +1,275 @@
+//! `warden-verifier demo` (part of the binary, feature `demo`): the whole flow in one process
+//! over real gRPC on loopback, with embedded defaults.
+//!
+//! 1. A model owner encrypts a small model under a fresh key and records its manifest.
+//! 2. A verifier starts on 127.0.0.1 with a fresh state directory, the built-in policies and
+//!    the simulated agent's test hierarchy as `insecure_test_roots`; the key is added under the
+//!    `dev` policy, a second key under the strict `default` policy.
+//! 3. A simulated SEV-SNP agent attests, receives the key sealed to its TEE key, opens it,
+//!    decrypts the model and checks the plaintext against the attested manifest.
+//! 4. The same agent asks for the second key: the strict policy denies it, and the reasons are
+//!    shown as the operator sees them (the agent sees only a coarse status).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce as AeadNonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use warden_agent::client;
+use warden_agent::collect::SnpSource;
+use warden_agent::collect::sim::SimulatedSnp;
+use warden_agent::model;
+use warden_evidence::snp::Product;
+use warden_verifier::config::{Config, TestRoot};
+use warden_verifier::keys::{KeyId, KeyMaterial};
+use warden_verifier::service::{self, DecisionRecord, Limits, VerifierState};
+
+const ALLOWED_KEY: &str = "demo-model";
+const DENIED_KEY: &str = "demo-model-strict";
+
+/// Runs the demo; state goes to `dir` or a temporary directory removed afterwards.
+pub(crate) fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let temp;
+    let root = match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        None => {
+            temp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            temp.path().to_owned()
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(demo(&root))
+}
+
+fn step(text: &str) {
+    println!("\n== {text}");
+}
+
+async fn demo(root: &Path) -> anyhow::Result<()> {
+    println!("Warden demo: state in {}", root.display());
+
+    step("1. The model owner encrypts a model and records its manifest");
+    let plain = root.join("owner/model");
+    write_demo_model(&plain)?;
+    let manifest = model::hash_dir(&plain)?;
+    let model_key = KeyMaterial::generate()?;
+    let encrypted = root.join("cvm/model.enc");
+    encrypt_dir(&plain, &encrypted, model_key.expose())?;
+    println!(
+        "   {} files, manifest digest M = {}",
+        manifest.resources().len(),
+        manifest.digest().to_hex()
+    );
+
+    step("2. The simulated confidential VM creates its SEV-SNP test hierarchy");
+    let started = Instant::now();
+    let sim = SimulatedSnp::open_or_create(&root.join("agent"), Product::Milan)?;
+    println!(
+        "   generated ARK/ASK (RSA-4096, PSS) and a VCEK (P-384) in {:.1} s; chain at {}",
+        started.elapsed().as_secs_f64(),
+        sim.cert_chain_path().display()
+    );
+    let chain = sim.cert_chain_path();
+    let source = SnpSource::Simulated(Box::new(sim));
+
+    step("3. The verifier starts on loopback and the operator adds two keys");
+    let mut config = Config::with_state_dir(root.join("verifier"));
+    config.listen = ([127, 0, 0, 1], 0).into();
+    config.insecure_test_roots = vec![TestRoot {
+        product: Product::Milan,
+        cert_chain: chain,
+    }];
+    let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
+    let sink = Arc::clone(&records);
+    let state = VerifierState::from_config(&config)?.with_observer(Arc::new(move |r| {
+        if let Ok(mut records) = sink.lock() {
+            records.push(r.clone());
+        }
+    }));
+    let now = service::SystemClock;
+    use warden_verifier::service::Clock as _;
+    state
+        .broker()
+        .add(&KeyId::parse(ALLOWED_KEY)?, "dev", model_key, now.now())?;
+    state.broker().add(
+        &KeyId::parse(DENIED_KEY)?,
+        "default",
+        KeyMaterial::generate()?,
+        now.now(),
+    )?;
+    println!("   key {ALLOWED_KEY:?} under policy \"dev\" (admits simulated evidence)");
+    println!("   key {DENIED_KEY:?} under policy \"default\" (strict: real AMD roots only)");
+    let state = Arc::new(state);
+    let listener = service::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(service::serve(
+        Arc::clone(&state),
+        Limits::from_config(&config),
+        listener,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    println!("   listening on {addr}");
+
+    step("4. The agent attests and asks for the model key");
+    let url = format!("http://{addr}");
+    let mut verifier = client::connect(&url).await?;
+    let released =
+        client::attest(&mut verifier, &source, &manifest, &[ALLOWED_KEY.to_owned()]).await?;
+    let record = last_record(&records)?;
+    let claims = record.claims.clone().unwrap_or_default();
+    println!("   decision {}: allow", released.correlation_id);
+    for d in &record.decisions {
+        println!(
+            "   key {:?}: policy {:?} sha256:{} -> {}",
+            d.key_id,
+            d.policy.as_deref().unwrap_or("-"),
+            d.policy_digest.as_deref().unwrap_or("-"),
+            if d.allow { "allow" } else { "deny" }
+        );
+    }
+    println!("   claims the policy saw:");
+    for line in serde_json::to_string_pretty(&claims)?.lines() {
+        println!("     {line}");
+    }
+    let Some(key) = released.keys.iter().find(|k| k.key_id == ALLOWED_KEY) else {
+        bail!("the verifier allowed the request but released no {ALLOWED_KEY:?}");
+    };
+    println!(
+        "   released key {:?} ({} bytes), opened with the TEE private key",
+        key.key_id,
+        key.material.len()
+    );
+
+    step("5. The agent decrypts the model and checks it against the attested manifest");
+    let served = root.join("cvm/model");
+    decrypt_dir(&encrypted, &served, &key.material)?;
+    let opened = model::hash_dir(&served)?;
+    ensure!(
+        opened.digest() == manifest.digest(),
+        "the decrypted model does not match the attested manifest"
+    );
+    println!(
+        "   decrypted {} files into {}; digest {} matches M",
+        opened.resources().len(),
+        served.display(),
+        opened.digest().to_hex()
+    );
+
+    step("6. The agent asks for a key whose strict policy does not admit simulated evidence");
+    match client::attest(&mut verifier, &source, &manifest, &[DENIED_KEY.to_owned()]).await {
+        Ok(_) => bail!("the strict default policy released a key to simulated evidence"),
+        Err(client::AgentError::Refused {
+            code,
+            message,
+            correlation_id,
+        }) => {
+            println!("   the agent sees only: {code:?}: {message}");
+            let record = last_record(&records)?;
+            ensure!(
+                Some(&record.correlation_id) == correlation_id.as_ref(),
+                "the denial's correlation id does not match the verifier's record"
+            );
+            println!(
+                "   the operator's log under {} gives the reasons:",
+                record.correlation_id
+            );
+            for d in &record.decisions {
+                for reason in &d.reasons {
+                    println!("     - {}: {reason}", d.key_id);
+                }
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    let _ = stop.send(());
+    server.await??;
+    println!("\nDemo complete: one key released to attested evidence, one denied by policy.");
+    Ok(())
+}
+
+fn last_record(records: &Mutex<Vec<DecisionRecord>>) -> anyhow::Result<DecisionRecord> {
+    records
+        .lock()
+        .ok()
+        .and_then(|r| r.last().cloned())
+        .context("the verifier recorded no decision")
+}
+
+/// A small model: a config file and 1 MiB of deterministic "weights".
+fn write_demo_model(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("config.json"),
+        br#"{"architecture": "demo", "layers": 2}"#,
+    )?;
+    let weights: Vec<u8> = (0u32..1 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(dir.join("weights.bin"), weights)?;
+    Ok(())
+}
+
+fn aead_key(key: &[u8]) -> anyhow::Result<LessSafeKey> {
+    let key = UnboundKey::new(&AES_256_GCM, key)
+        .map_err(|_| anyhow::anyhow!("the model key is not 32 bytes"))?;
+    Ok(LessSafeKey::new(key))
+}
+
+/// Encrypts every file of `from` into `to` as `nonce || AES-256-GCM(file)`, the file name as
+/// AAD. (The demo's stand-in for `age`, which model encryption uses from issue #6 on.)
+fn encrypt_dir(from: &Path, to: &Path, key: &[u8]) -> anyhow::Result<()> {
+    let key = aead_key(key)?;
+    let rng = SystemRandom::new();
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let mut data = std::fs::read(entry.path())?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.fill(&mut nonce)
+            .map_err(|_| anyhow::anyhow!("CSPRNG failed"))?;
+        key.seal_in_place_append_tag(
+            AeadNonce::assume_unique_for_key(nonce),
+            Aad::from(name.as_encoded_bytes()),
+            &mut data,
+        )
+        .map_err(|_| anyhow::anyhow!("encryption failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        std::fs::write(to.join(&name), out)?;
+    }
+    Ok(())
+}
+
+fn decrypt_dir(from: &Path, to: &Path, key: &[u8]) -> anyhow::Result<()> {
+    let key = aead_key(key)?;
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let data = std::fs::read(entry.path())?;
+        let (nonce, sealed) = data
+            .split_at_checked(NONCE_LEN)
+            .context("encrypted file too short")?;
+        let nonce = AeadNonce::try_assume_unique_for_key(nonce)
+            .map_err(|_| anyhow::anyhow!("bad nonce"))?;
+        let mut sealed = sealed.to_vec();
+        let plain = key
+            .open_in_place(nonce, Aad::from(name.as_encoded_bytes()), &mut sealed)
+            .map_err(|_| {
+                anyhow::anyhow!("{} does not decrypt with the released key", name.display())
+            })?;
+        std::fs::write(to.join(&name), plain)?;
+    }
+    Ok(())
+}
