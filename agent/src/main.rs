@@ -1,9 +1,19 @@
 //! `warden-agent`: the agent command.
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use warden_agent::client;
+use warden_agent::collect::sim::SimulatedSnp;
+use warden_agent::collect::{self, SnpSource};
+use warden_agent::model;
 use warden_agent::{BindingInputs, parse_hex32};
+use warden_evidence::snp::Product;
 use warden_proto::binding::{self, GpuDigest, ModelDigest, Nonce, TeePublicKey};
+use warden_proto::seal::TeeKeyPair;
 
 /// Warden agent: binds confidential-VM evidence to a verifier nonce, a TEE key and a model.
 #[derive(Debug, Parser)]
@@ -15,6 +25,38 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Attest to the verifier and fetch keys: Challenge, collect evidence bound to the nonce, a
+    /// fresh TEE key and the model, Attest, open the released keys.
+    Attest {
+        /// The verifier, for example http://127.0.0.1:50051.
+        #[arg(long, value_name = "URL")]
+        verifier: String,
+        /// Key id to ask for; repeat for several.
+        #[arg(long = "key", value_name = "ID", required = true)]
+        keys: Vec<String>,
+        /// Write the released key here (mode 0600). With several keys, a directory that
+        /// receives one file per key id.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The model this CVM will serve: a directory (or a single file), hashed into the
+        /// manifest bound into the evidence.
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+    },
+    /// Print an evidence bundle for a nonce (JSON, byte strings in hex), for debugging. The TEE
+    /// key pair is generated and thrown away.
+    Evidence {
+        /// The nonce, 32 bytes hex.
+        #[arg(long, value_parser = hex32)]
+        nonce: [u8; 32],
+        #[command(flatten)]
+        source: SourceArgs,
+        /// The model directory.
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+    },
     /// Compute the binding values of the warden.v1 protocol (docs/protocol.md).
     Binding {
         #[command(subcommand)]
@@ -50,6 +92,54 @@ enum BindingCommand {
     },
 }
 
+#[derive(Debug, Args)]
+struct SourceArgs {
+    /// Produce simulated SEV-SNP evidence, signed by a generated ARK/ASK/VCEK hierarchy kept in
+    /// --state-dir. A verifier accepts it only if its configuration names that hierarchy under
+    /// `insecure_test_roots`. For testing without hardware: never a fallback.
+    #[arg(long)]
+    simulate: bool,
+    /// The simulated product.
+    #[arg(long, value_enum, default_value = "milan", requires = "simulate")]
+    sim_product: SimProduct,
+    /// The agent's state directory (the simulated hierarchy lives in `<dir>/sim/`).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/warden-agent")]
+    state_dir: PathBuf,
+    /// configfs-tsm report directory.
+    #[arg(long, value_name = "DIR", default_value = "/sys/kernel/config/tsm/report")]
+    configfs_tsm: PathBuf,
+    /// SEV guest device, used when configfs-tsm is absent.
+    #[arg(long, value_name = "PATH", default_value = "/dev/sev-guest")]
+    sev_guest: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SimProduct {
+    Milan,
+    Genoa,
+    Turin,
+}
+
+impl SourceArgs {
+    fn open(&self) -> Result<SnpSource> {
+        if self.simulate {
+            let product = match self.sim_product {
+                SimProduct::Milan => Product::Milan,
+                SimProduct::Genoa => Product::Genoa,
+                SimProduct::Turin => Product::Turin,
+            };
+            let sim = SimulatedSnp::open_or_create(&self.state_dir, product)?;
+            eprintln!(
+                "warning: simulated SEV-SNP evidence (test hierarchy {}); not a real TEE",
+                sim.cert_chain_path().display()
+            );
+            Ok(SnpSource::Simulated(Box::new(sim)))
+        } else {
+            Ok(collect::detect_snp(&self.configfs_tsm, &self.sev_guest)?)
+        }
+    }
+}
+
 fn hex32(s: &str) -> Result<[u8; 32], String> {
     parse_hex32(s).map_err(|e| e.to_string())
 }
@@ -57,6 +147,25 @@ fn hex32(s: &str) -> Result<[u8; 32], String> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Attest {
+            verifier,
+            keys,
+            out,
+            source,
+            model,
+        } => attest(&verifier, &keys, out.as_deref(), &source, &model)?,
+        Command::Evidence {
+            nonce,
+            source,
+            model,
+        } => {
+            let source = source.open()?;
+            let manifest = model::hash_dir(&model)?;
+            let pair = TeeKeyPair::generate();
+            let bundle =
+                client::evidence_bundle(&source, &Nonce::from_bytes(nonce), &pair, &manifest)?;
+            println!("{}", serde_json::to_string_pretty(&bundle_json(&bundle))?);
+        }
         Command::Binding { command } => match command {
             BindingCommand::ReportData {
                 nonce,
@@ -82,4 +191,86 @@ fn main() -> Result<()> {
         },
     }
     Ok(())
+}
+
+fn attest(
+    url: &str,
+    keys: &[String],
+    out: Option<&Path>,
+    source: &SourceArgs,
+    model_dir: &Path,
+) -> Result<()> {
+    let source = source.open()?;
+    let manifest = model::hash_dir(model_dir)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let released = runtime.block_on(async {
+        let mut verifier = client::connect(url).await?;
+        client::attest(&mut verifier, &source, &manifest, keys).await
+    })?;
+    println!("correlation id {}", released.correlation_id);
+    for key in &released.keys {
+        println!("released key {} ({} bytes)", key.key_id, key.material.len());
+    }
+    let denied: Vec<&String> = keys
+        .iter()
+        .filter(|k| !released.keys.iter().any(|r| &&r.key_id == k))
+        .collect();
+    for key in &denied {
+        println!("denied key {key} (reasons in the verifier's log under the correlation id)");
+    }
+    match (out, released.keys.as_slice()) {
+        (None, _) => {
+            eprintln!("no --out given: released keys were not written anywhere");
+        }
+        (Some(path), [key]) if keys.len() == 1 => write_secret(path, &key.material)?,
+        (Some(dir), released_keys) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for key in released_keys {
+                write_secret(&dir.join(&key.key_id), &key.material)?;
+            }
+        }
+    }
+    if !denied.is_empty() {
+        bail!("{} of {} keys denied", denied.len(), keys.len());
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new file `path` with mode 0600, replacing nothing silently: an existing
+/// file is an error.
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {} (mode 0600)", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {} (mode 0600)", path.display());
+    Ok(())
+}
+
+fn bundle_json(bundle: &warden_proto::v1::EvidenceBundle) -> serde_json::Value {
+    let cpu = bundle.cpu.as_ref();
+    serde_json::json!({
+        "nonce": hex::encode(&bundle.nonce),
+        "tee_pubkey": hex::encode(&bundle.tee_pubkey),
+        "cpu": cpu.map(|c| serde_json::json!({
+            "tee": c.tee().as_str_name(),
+            "report": hex::encode(&c.report),
+            "certificates": hex::encode(&c.certificates),
+        })),
+        "gpus": bundle.gpus.len(),
+        "model": bundle.model.as_ref().map(|m| serde_json::json!({
+            "serialization": m.serialization,
+            "hash_algorithm": m.hash_algorithm,
+            "resources": m.resources.iter().map(|r| serde_json::json!({
+                "name": r.name,
+                "digest": hex::encode(&r.digest),
+            })).collect::<Vec<_>>(),
+        })),
+    })
 }
