@@ -58,3 +58,188 @@ pub fn simulated_snp_bundle(
         tee_pubkey: tee_pubkey.as_bytes().to_vec(),
     })
 }
+
+/// A verifier serving real gRPC on 127.0.0.1 with a fresh state directory, a pinned clock and
+/// every decision recorded, for the end-to-end tests.
+pub mod harness {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::sync::oneshot;
+    use tokio::task::JoinHandle;
+    use warden_evidence::UnixTime;
+    use warden_evidence::snp::TrustAnchors;
+    use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
+    use warden_verifier::policy::PolicySet;
+    use warden_verifier::service::{
+        self, Clock, DecisionRecord, Limits, SnpJudge, VerifierState,
+    };
+    use warden_verifier::store::Store;
+
+    /// 2026-01-01T00:00:00Z: inside every simulated certificate's validity.
+    pub const START: UnixTime = UnixTime(1_767_225_600);
+
+    /// A clock the test moves by hand.
+    #[derive(Debug)]
+    pub struct ManualClock(AtomicI64);
+
+    impl ManualClock {
+        /// Moves the clock forward.
+        pub fn advance(&self, secs: i64) {
+            self.0.fetch_add(secs, Ordering::SeqCst);
+        }
+
+        /// Sets the clock.
+        pub fn set(&self, t: UnixTime) {
+            self.0.store(t.0, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now(&self) -> UnixTime {
+            UnixTime(self.0.load(Ordering::SeqCst))
+        }
+    }
+
+    /// How to build the verifier under test.
+    #[derive(Debug, Clone)]
+    pub struct Options {
+        /// Trust the shared simulated hierarchies as `insecure_test_roots`.
+        pub test_roots: bool,
+        /// Policies from this directory instead of the built-in ones.
+        pub policy_dir: Option<PathBuf>,
+        /// Nonce lifetime.
+        pub nonce_ttl: Duration,
+    }
+
+    impl Default for Options {
+        fn default() -> Self {
+            Self {
+                test_roots: true,
+                policy_dir: None,
+                nonce_ttl: Duration::from_secs(120),
+            }
+        }
+    }
+
+    /// A running verifier.
+    pub struct TestVerifier {
+        /// `http://127.0.0.1:PORT`.
+        pub url: String,
+        /// The verifier's clock.
+        pub clock: Arc<ManualClock>,
+        /// The verifier's state.
+        pub state: Arc<VerifierState>,
+        records: Arc<Mutex<Vec<DecisionRecord>>>,
+        stop: Option<oneshot::Sender<()>>,
+        server: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl TestVerifier {
+        /// Starts a verifier with `options`.
+        pub async fn start(options: Options) -> Self {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let store = Arc::new(Store::open(&dir.path().join("state")).expect("store"));
+            let (master, _) =
+                MasterKey::load_or_create(&dir.path().join("state/master.key")).expect("master");
+            let broker = KeyBroker::new(Arc::clone(&store), master);
+            let policies = match &options.policy_dir {
+                Some(dir) => PolicySet::load_dir(dir).expect("policies"),
+                None => PolicySet::builtin().expect("built-in policies"),
+            };
+            let mut judge = SnpJudge::new(warden_verifier::roots::amd());
+            if options.test_roots {
+                judge = judge.with_insecure_test_roots(super::simulated_anchors());
+            }
+            let clock = Arc::new(ManualClock(AtomicI64::new(START.0)));
+            let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
+            let sink = Arc::clone(&records);
+            let state = Arc::new(
+                VerifierState::new(
+                    store,
+                    broker,
+                    Arc::new(policies),
+                    judge,
+                    options.nonce_ttl,
+                    Arc::clone(&clock) as Arc<dyn Clock>,
+                )
+                .with_observer(Arc::new(move |r| sink.lock().expect("records").push(r.clone()))),
+            );
+            let listener = service::bind(([127, 0, 0, 1], 0).into())
+                .await
+                .expect("bind loopback");
+            let url = format!("http://{}", listener.local_addr().expect("address"));
+            let (stop, stopped) = oneshot::channel::<()>();
+            let limits = Limits {
+                max_message_bytes: 4 << 20,
+                request_timeout: Duration::from_secs(30),
+                concurrency_per_connection: 256,
+            };
+            let server = tokio::spawn(service::serve(
+                Arc::clone(&state),
+                limits,
+                listener,
+                async {
+                    let _ = stopped.await;
+                },
+            ));
+            Self {
+                url,
+                clock,
+                state,
+                records,
+                stop: Some(stop),
+                server: Some(server),
+                _dir: dir,
+            }
+        }
+
+        /// Adds a key with fresh material under `policy`; returns a copy of the material.
+        pub fn add_key(&self, id: &str, policy: &str) -> Vec<u8> {
+            let material = KeyMaterial::generate().expect("material");
+            let copy = material.expose().to_vec();
+            self.state
+                .broker()
+                .add(
+                    &KeyId::parse(id).expect("key id"),
+                    policy,
+                    material,
+                    self.clock.now(),
+                )
+                .expect("add key");
+            copy
+        }
+
+        /// The decision recorded under `correlation_id`.
+        pub fn record(&self, correlation_id: &str) -> DecisionRecord {
+            self.records
+                .lock()
+                .expect("records")
+                .iter()
+                .find(|r| r.correlation_id == correlation_id)
+                .cloned()
+                .unwrap_or_else(|| panic!("no decision recorded under {correlation_id}"))
+        }
+
+        /// Every decision so far.
+        pub fn records(&self) -> Vec<DecisionRecord> {
+            self.records.lock().expect("records").clone()
+        }
+
+        /// Stops the server and waits for it.
+        pub async fn stop(mut self) {
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            if let Some(server) = self.server.take() {
+                server.await.expect("server task").expect("server");
+            }
+        }
+    }
+
+    /// Unused anchors type re-exported for tests that build their own judge.
+    pub type Anchors = TrustAnchors;
+}
