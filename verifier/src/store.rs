@@ -193,7 +193,9 @@ pub struct Store {
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -478,7 +480,11 @@ mod tests {
         let store = Store::open(&state).unwrap();
         let mode = fs::metadata(&state).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
-        let mode = fs::metadata(state.join(DB_FILE_NAME)).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(state.join(DB_FILE_NAME))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode & 0o077, 0);
         assert_eq!(store.path(), state.join(DB_FILE_NAME));
         let conn = store.conn();
@@ -486,11 +492,17 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(journal, "wal");
-        let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
         assert_eq!(fk, 1);
-        let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
         assert_eq!(sync, 1, "NORMAL");
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
     }
 
@@ -538,7 +550,8 @@ mod tests {
         drop(Store::open(dir.path()).unwrap());
         {
             let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
         }
         let err = Store::open(dir.path()).unwrap_err();
         assert_eq!(
@@ -567,15 +580,27 @@ mod tests {
         let (_dir, store) = open();
         let nonce = [1u8; 32];
         store.issue_nonce(&nonce, T0, 60).unwrap();
-        assert_eq!(store.issue_nonce(&nonce, T0, 60), Err(StoreError::NonceExists));
+        assert_eq!(
+            store.issue_nonce(&nonce, T0, 60),
+            Err(StoreError::NonceExists)
+        );
     }
 
     #[test]
     fn nonce_unknown_and_length() {
         let (_dir, store) = open();
-        assert_eq!(store.consume_nonce(&[9u8; 32], T0), Err(NonceError::Unknown));
-        assert_eq!(store.consume_nonce(&[9u8; 31], T0), Err(NonceError::Length(31)));
-        assert_eq!(store.consume_nonce(&[9u8; 33], T0), Err(NonceError::Length(33)));
+        assert_eq!(
+            store.consume_nonce(&[9u8; 32], T0),
+            Err(NonceError::Unknown)
+        );
+        assert_eq!(
+            store.consume_nonce(&[9u8; 31], T0),
+            Err(NonceError::Length(31))
+        );
+        assert_eq!(
+            store.consume_nonce(&[9u8; 33], T0),
+            Err(NonceError::Length(33))
+        );
         assert_eq!(store.consume_nonce(&[], T0), Err(NonceError::Length(0)));
     }
 
@@ -594,7 +619,10 @@ mod tests {
                 expired_at: expires
             })
         );
-        assert_eq!(store.consume_nonce(&b, expires), Err(NonceError::AlreadyUsed));
+        assert_eq!(
+            store.consume_nonce(&b, expires),
+            Err(NonceError::AlreadyUsed)
+        );
     }
 
     #[test]
@@ -660,7 +688,11 @@ mod tests {
             })
             .collect();
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
         assert!(
             results
                 .iter()
@@ -716,7 +748,12 @@ mod tests {
             Err(StoreError::KeyExists { id: "a".to_owned() })
         );
         assert_eq!(store.get_key("b"), Ok(Some(row("b"))));
-        let ids: Vec<_> = store.list_keys().unwrap().into_iter().map(|r| r.id).collect();
+        let ids: Vec<_> = store
+            .list_keys()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(ids, ["a", "b"]);
         assert_eq!(store.remove_key("a"), Ok(true));
         assert_eq!(store.remove_key("a"), Ok(false));
