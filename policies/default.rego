@@ -235,7 +235,7 @@ models := data.models
 deny contains msg if {
 	count(models) > 0
 	not lower_in(input.model.manifest_digest, models)
-	msg := sprintf("model.manifest_digest %v is not in data.models", [object.get(object.get(input, "model", {}), "manifest_digest", null)])
+	msg := sprintf("model.manifest_digest %v is not in data.models", [object.get(input, ["model", "manifest_digest"], null)])
 }
 
 deny contains "GPU evidence not yet supported by this policy" if {

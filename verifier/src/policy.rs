@@ -208,7 +208,8 @@ impl Policy {
             name,
             &rego.display().to_string(),
             &source,
-            data.as_ref().map(|(file, text)| (file.clone(), text.as_str())),
+            data.as_ref()
+                .map(|(file, text)| (file.clone(), text.as_str())),
         )
     }
 
@@ -669,7 +670,17 @@ deny contains msg if { msg := sprintf("%d", [to_number(input.x)]) }
         for good in ["default", "dev", "a", "0", "a-b_c", &"a".repeat(64)] {
             assert_eq!(check_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "-a", "_a", "A", "a.b", "a/b", "../x", "é", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "A",
+            "a.b",
+            "a/b",
+            "../x",
+            "é",
+            &"a".repeat(65),
+        ] {
             assert_eq!(
                 check_name(bad),
                 Err(PolicyError::InvalidName(bad.to_owned())),
