@@ -204,15 +204,18 @@ pub async fn attest(
         evidence: Some(evidence),
         key_ids: key_ids.to_vec(),
     };
-    let response = client.attest(request).await.map_err(|s| AgentError::Refused {
-        code: s.code(),
-        message: s.message().to_owned(),
-        correlation_id: s
-            .metadata()
-            .get(CORRELATION_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    })?;
+    let response = client
+        .attest(request)
+        .await
+        .map_err(|s| AgentError::Refused {
+            code: s.code(),
+            message: s.message().to_owned(),
+            correlation_id: s
+                .metadata()
+                .get(CORRELATION_ID_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        })?;
     let response = response.into_inner();
     open_all(&pair, &nonce, key_ids, response)
 }
@@ -230,7 +233,9 @@ pub fn open_all(
 ) -> Result<Released, AgentError> {
     let mut keys = Vec::with_capacity(response.sealed_keys.len());
     for sealed in response.sealed_keys {
-        if !key_ids.contains(&sealed.key_id) || keys.iter().any(|k: &ReleasedKey| k.key_id == sealed.key_id) {
+        if !key_ids.contains(&sealed.key_id)
+            || keys.iter().any(|k: &ReleasedKey| k.key_id == sealed.key_id)
+        {
             return Err(AgentError::UnexpectedKey(sealed.key_id));
         }
         let material = pair

@@ -106,7 +106,11 @@ struct SourceArgs {
     #[arg(long, value_name = "DIR", default_value = "/var/lib/warden-agent")]
     state_dir: PathBuf,
     /// configfs-tsm report directory.
-    #[arg(long, value_name = "DIR", default_value = "/sys/kernel/config/tsm/report")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/sys/kernel/config/tsm/report"
+    )]
     configfs_tsm: PathBuf,
     /// SEV guest device, used when configfs-tsm is absent.
     #[arg(long, value_name = "PATH", default_value = "/dev/sev-guest")]

@@ -193,7 +193,12 @@ mod tests {
         let sealed = seal(pair.public_key(), &nonce(1), "model-a", b"secret key").unwrap();
         assert_eq!(sealed.ciphertext.len(), b"secret key".len() + TAG_LEN);
         let opened = pair
-            .open(&nonce(1), "model-a", &sealed.encapsulated_key, &sealed.ciphertext)
+            .open(
+                &nonce(1),
+                "model-a",
+                &sealed.encapsulated_key,
+                &sealed.ciphertext,
+            )
             .unwrap();
         assert_eq!(opened.as_slice(), b"secret key");
         assert!(!format!("{pair:?}").contains("private"));
@@ -207,7 +212,10 @@ mod tests {
         assert_eq!(other.open(&nonce(1), "model-a", e, c), Err(SealError::Open));
         let mut flipped = c.clone();
         flipped[0] ^= 1;
-        assert_eq!(pair.open(&nonce(1), "model-a", e, &flipped), Err(SealError::Open));
+        assert_eq!(
+            pair.open(&nonce(1), "model-a", e, &flipped),
+            Err(SealError::Open)
+        );
         assert_eq!(
             pair.open(&nonce(1), "model-a", &e[..31], c),
             Err(SealError::EncapsulatedKeyLength(31))

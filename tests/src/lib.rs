@@ -73,9 +73,7 @@ pub mod harness {
     use warden_evidence::snp::TrustAnchors;
     use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
     use warden_verifier::policy::PolicySet;
-    use warden_verifier::service::{
-        self, Clock, DecisionRecord, Limits, SnpJudge, VerifierState,
-    };
+    use warden_verifier::service::{self, Clock, DecisionRecord, Limits, SnpJudge, VerifierState};
     use warden_verifier::store::Store;
 
     /// 2026-01-01T00:00:00Z: inside every simulated certificate's validity.
@@ -166,7 +164,9 @@ pub mod harness {
                     options.nonce_ttl,
                     Arc::clone(&clock) as Arc<dyn Clock>,
                 )
-                .with_observer(Arc::new(move |r| sink.lock().expect("records").push(r.clone()))),
+                .with_observer(Arc::new(move |r| {
+                    sink.lock().expect("records").push(r.clone())
+                })),
             );
             let listener = service::bind(([127, 0, 0, 1], 0).into())
                 .await

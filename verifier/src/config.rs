@@ -314,11 +314,23 @@ mod tests {
 
     #[test]
     fn mistakes_are_named() {
-        assert!(parse("insecure_test_root = []").unwrap_err().contains("unknown field"));
-        assert!(parse("listen = \"localhost\"").unwrap_err().contains("listen"));
-        assert!(parse("nonce_ttl_secs = 0").unwrap_err().contains("nonce_ttl_secs"));
-        let e = parse("[[insecure_test_roots]]\nproduct = \"venice\"\ncert_chain = \"x\"")
-            .unwrap_err();
+        assert!(
+            parse("insecure_test_root = []")
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(
+            parse("listen = \"localhost\"")
+                .unwrap_err()
+                .contains("listen")
+        );
+        assert!(
+            parse("nonce_ttl_secs = 0")
+                .unwrap_err()
+                .contains("nonce_ttl_secs")
+        );
+        let e =
+            parse("[[insecure_test_roots]]\nproduct = \"venice\"\ncert_chain = \"x\"").unwrap_err();
         assert!(e.contains("venice"), "{e}");
     }
 }

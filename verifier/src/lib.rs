@@ -3,11 +3,11 @@
 //! This crate holds what touches the outside world (files, the pinned roots, later the network
 //! and storage); parsing and cryptographic checks live in `warden-evidence`.
 
-pub mod offline;
-pub mod roots;
 pub mod claims;
 pub mod config;
 pub mod keys;
+pub mod offline;
 pub mod policy;
+pub mod roots;
 pub mod service;
 pub mod store;

@@ -68,7 +68,9 @@ impl ConfigArg {
     fn load(&self) -> anyhow::Result<Config> {
         match &self.config {
             Some(path) => Ok(Config::load(path)?),
-            None => Ok(Config::with_state_dir(warden_verifier::config::DEFAULT_STATE_DIR)),
+            None => Ok(Config::with_state_dir(
+                warden_verifier::config::DEFAULT_STATE_DIR,
+            )),
         }
     }
 }
@@ -86,7 +88,12 @@ enum KeysCommand {
         #[arg(long, value_name = "NAME")]
         policy: String,
         /// Read the key material from this file (raw bytes, 1 to 65536).
-        #[arg(long, value_name = "FILE", conflicts_with = "generate", required_unless_present = "generate")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "generate",
+            required_unless_present = "generate"
+        )]
         from_file: Option<PathBuf>,
         /// Generate 32 random bytes.
         #[arg(long)]
@@ -245,7 +252,13 @@ fn serve(config: &ConfigArg) -> anyhow::Result<()> {
             nonce_ttl_secs = config.nonce_ttl.as_secs(),
             "warden-verifier serving warden.v1.Verifier"
         );
-        service::serve(state, Limits::from_config(&config), listener, shutdown_signal()).await?;
+        service::serve(
+            state,
+            Limits::from_config(&config),
+            listener,
+            shutdown_signal(),
+        )
+        .await?;
         info!("stopped");
         Ok(())
     })
@@ -337,7 +350,12 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
                 println!("no keys");
             } else {
                 for k in keys {
-                    println!("{}\tpolicy={}\tcreated_at={}", k.id, k.policy, format_time(k.created_at));
+                    println!(
+                        "{}\tpolicy={}\tcreated_at={}",
+                        k.id,
+                        k.policy,
+                        format_time(k.created_at)
+                    );
                 }
             }
             Ok(())
@@ -358,7 +376,10 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
 fn format_time(t: UnixTime) -> String {
     time::OffsetDateTime::from_unix_timestamp(t.0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| t.0.to_string())
 }
 

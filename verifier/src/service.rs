@@ -139,7 +139,7 @@ pub enum AttestError {
     BadKeyId(KeyIdError),
     /// The nonce is unknown, already used or expired (THREATS.md P1, P2).
     #[error("nonce not accepted: {0}")]
-    Nonce(NonceError),
+    Nonce(NonceRefusal),
     /// The CPU TEE kind is not verified by this release.
     #[error("unsupported TEE: {0}")]
     UnsupportedTee(&'static str),
@@ -187,6 +187,37 @@ impl AttestError {
             Status::new(code, format!("{message} (correlation id {correlation_id})")),
             correlation_id,
         )
+    }
+}
+
+/// Why a nonce was not accepted (the store's [`NonceError`] without its storage faults, which
+/// are [`AttestError::Internal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NonceRefusal {
+    /// Never issued by this verifier (or purged long after use).
+    #[error("unknown nonce")]
+    Unknown,
+    /// Already consumed by an earlier Attest (THREATS.md P1).
+    #[error("nonce already used")]
+    AlreadyUsed,
+    /// Past its lifetime (THREATS.md P2).
+    #[error("nonce expired at {expired_at}")]
+    Expired {
+        /// When it expired.
+        expired_at: UnixTime,
+    },
+}
+
+fn nonce_refusal(e: NonceError) -> AttestError {
+    match e {
+        NonceError::Unknown => AttestError::Nonce(NonceRefusal::Unknown),
+        NonceError::AlreadyUsed => AttestError::Nonce(NonceRefusal::AlreadyUsed),
+        NonceError::Expired { expired_at } => {
+            AttestError::Nonce(NonceRefusal::Expired { expired_at })
+        }
+        NonceError::Length(n) => AttestError::Malformed(format!("nonce must be 32 bytes, got {n}")),
+        other => AttestError::Internal(format!("nonce store: {other}")),
     }
 }
 
@@ -345,12 +376,11 @@ impl VerifierState {
                         path: root.cert_chain.clone(),
                         reason: e.to_string(),
                     })?;
-                let [ask, ark] = <[Vec<u8>; 2]>::try_from(chain).map_err(|_| {
-                    StartError::TrustAnchor {
+                let [ask, ark] =
+                    <[Vec<u8>; 2]>::try_from(chain).map_err(|_| StartError::TrustAnchor {
                         path: root.cert_chain.clone(),
                         reason: "expected two certificates: ASK, then ARK".to_owned(),
-                    }
-                })?;
+                    })?;
                 warn!(
                     product = %root.product,
                     cert_chain = %root.cert_chain.display(),
@@ -468,7 +498,7 @@ impl VerifierState {
         // 2. The nonce: consumed now, whatever happens next (docs/protocol.md).
         self.store
             .consume_nonce(nonce.as_bytes(), now)
-            .map_err(AttestError::Nonce)?;
+            .map_err(nonce_refusal)?;
 
         // 3. The evidence.
         match v1::Tee::try_from(cpu.tee) {
@@ -626,7 +656,10 @@ fn log_decision(record: &DecisionRecord) {
     }
     match &record.refusal {
         Some(AttestError::AllDenied(_)) => {
-            warn!(correlation_id = id, "attestation denied: no requested key was released");
+            warn!(
+                correlation_id = id,
+                "attestation denied: no requested key was released"
+            );
         }
         Some(e) => warn!(correlation_id = id, reason = %e, "attestation refused"),
         None => {
