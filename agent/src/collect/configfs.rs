@@ -30,6 +30,8 @@ pub struct TsmReport {
     /// `auxblob`: provider-specific data (the certificate table on SEV-SNP); empty when the
     /// attribute is absent or empty.
     pub auxblob: Vec<u8>,
+    /// The entry directory used (already removed), for messages.
+    pub entry: PathBuf,
 }
 
 /// An SEV-SNP report at VMPL 0 for `report_data` with the host's certificate table, through
@@ -51,7 +53,7 @@ fn snp_report_with(
     let tsm = report_with(fs_, root, SEV_GUEST_PROVIDER, Some(0), report_data)?;
     if tsm.outblob.len() != REPORT_SIZE {
         return Err(CollectError::ReportSize {
-            path: root.join("*/outblob"),
+            path: tsm.entry.join("outblob"),
             got: tsm.outblob.len(),
         });
     }
@@ -59,7 +61,7 @@ fn snp_report_with(
     // rejection at the verifier.
     if !tsm.auxblob.is_empty() {
         CertTable::parse(&tsm.auxblob).map_err(|source| CollectError::CertTable {
-            path: root.join("*/auxblob"),
+            path: tsm.entry.join("auxblob"),
             source,
         })?;
     }
@@ -193,7 +195,11 @@ fn request(
             found: after,
         });
     }
-    Ok(TsmReport { outblob, auxblob })
+    Ok(TsmReport {
+        outblob,
+        auxblob,
+        entry: entry.to_path_buf(),
+    })
 }
 
 /// Writes an existing attribute in one `write` (configfs commits binary attributes on close).
