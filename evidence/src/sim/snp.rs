@@ -29,7 +29,7 @@ use p384::ecdsa::signature::DigestSigner;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use rsa::RsaPrivateKey;
-use rsa::pkcs8::EncodePublicKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use rsa::pss::SigningKey as PssSigningKey;
 use sha2::{Digest, Sha256, Sha384};
 use x509_cert::der::asn1::{BitString, Ia5String, ObjectIdentifier, OctetString};
@@ -37,12 +37,13 @@ use x509_cert::der::{Any, Decode, Encode, pem::LineEnding};
 use x509_cert::ext::Extension;
 use x509_cert::name::RdnSequence;
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use zeroize::Zeroizing;
 
 pub use report::{REPORT_LEN, ReportBuilder, SIGNED_LEN, default_tcb, simulated_chip_id};
 
 use self::cert::{CaRole, CertFields};
 use crate::UnixTime;
-use crate::snp::{Product, TcbVersion, VekKind};
+use crate::snp::{CertRole, Product, TcbVersion, VekKind};
 
 /// Size in bits of AMD's ARK, ASK and ASVK RSA keys.
 const CA_KEY_BITS: usize = 4096;
@@ -91,6 +92,23 @@ pub enum SimError {
     /// Only P-384 VEKs can sign reports: SEV-SNP signs with ECDSA P-384 and SHA-384.
     #[error("a {0:?} VEK cannot sign SEV-SNP reports")]
     UnsupportedCurve(SimCurve),
+    /// An imported private key is not a PKCS#8 DER RSA key.
+    #[error("imported {0} private key is not a PKCS#8 DER RSA key")]
+    ImportKey(CertRole),
+    /// An imported certificate is not a DER certificate of the expected AMD CA of the product.
+    #[error("imported {role} certificate: {reason}")]
+    ImportCertificate {
+        /// The certificate concerned.
+        role: CertRole,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An imported certificate's public key is not that of the imported private key.
+    #[error("imported {0} certificate does not match its private key")]
+    KeyMismatch(CertRole),
+    /// A private key could not be written as PKCS#8 DER.
+    #[error("{0} private key cannot be encoded as PKCS#8")]
+    ExportKey(CertRole),
 }
 
 impl From<x509_cert::der::Error> for SimError {
@@ -182,6 +200,72 @@ impl AmdHierarchy {
             ark_der,
             ask_der,
             asvk_der,
+            ark: crl::CrlSigner {
+                name: ark.name,
+                key_id: ark.key_id,
+                signer: ark.signer,
+            },
+            ask: IssuingCa {
+                name: ask.name,
+                signer: ask.signer,
+            },
+            asvk: IssuingCa {
+                name: asvk.name,
+                signer: asvk.signer,
+            },
+        })
+    }
+
+    /// Everything needed to rebuild this hierarchy without generating keys: product, seed, the
+    /// three certificates and the three RSA private keys (PKCS#8 DER, zeroised on drop). The
+    /// caller decides where to keep it; this crate does no I/O.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::ExportKey`] if a key cannot be encoded, which does not happen for keys
+    /// generated or imported here.
+    pub fn export(&self) -> Result<HierarchyExport, SimError> {
+        let key = |signer: &PssSigningKey<Sha384>, role| {
+            signer
+                .as_ref()
+                .to_pkcs8_der()
+                .map(|doc| Zeroizing::new(doc.as_bytes().to_vec()))
+                .map_err(|_| SimError::ExportKey(role))
+        };
+        Ok(HierarchyExport {
+            product: self.product,
+            seed: self.seed,
+            ark_der: self.ark_der.clone(),
+            ask_der: self.ask_der.clone(),
+            asvk_der: self.asvk_der.clone(),
+            ark_key: key(&self.ark.signer, CertRole::Ark)?,
+            ask_key: key(&self.ask.signer, CertRole::Ask)?,
+            asvk_key: key(&self.asvk.signer, CertRole::Asvk)?,
+        })
+    }
+
+    /// Rebuilds a hierarchy from [`AmdHierarchy::export`]'s output, without key generation.
+    ///
+    /// Each certificate must be a DER certificate whose subject is the AMD DN of its role for
+    /// `export.product` (`ARK-<product>`, `SEV-<product>`, `SEV-VLEK-<product>`) and whose public
+    /// key is that of its private key. VEKs issued by the result are those of the exported
+    /// hierarchy (they derive from the seed).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::ImportKey`], [`SimError::ImportCertificate`] or [`SimError::KeyMismatch`],
+    /// naming the certificate concerned.
+    pub fn import(export: &HierarchyExport) -> Result<Self, SimError> {
+        let product = export.product;
+        let ark = ImportedCa::new(product, CaRole::Ark, &export.ark_der, &export.ark_key)?;
+        let ask = ImportedCa::new(product, CaRole::Ask, &export.ask_der, &export.ask_key)?;
+        let asvk = ImportedCa::new(product, CaRole::Asvk, &export.asvk_der, &export.asvk_key)?;
+        Ok(Self {
+            product,
+            seed: export.seed,
+            ark_der: export.ark_der.clone(),
+            ask_der: export.ask_der.clone(),
+            asvk_der: export.asvk_der.clone(),
             ark: crl::CrlSigner {
                 name: ark.name,
                 key_id: ark.key_id,
@@ -297,6 +381,80 @@ impl AmdHierarchy {
             kind: profile.kind,
             curve: profile.curve,
             key,
+        })
+    }
+}
+
+/// The portable form of an [`AmdHierarchy`] ([`AmdHierarchy::export`],
+/// [`AmdHierarchy::import`]). Its `Debug` output shows no key material.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HierarchyExport {
+    /// The product.
+    pub product: Product,
+    /// The seed the hierarchy was generated from; VEK keys derive from it.
+    pub seed: u64,
+    /// The ARK certificate (DER).
+    pub ark_der: Vec<u8>,
+    /// The ASK certificate (DER).
+    pub ask_der: Vec<u8>,
+    /// The ASVK certificate (DER).
+    pub asvk_der: Vec<u8>,
+    /// The ARK private key, PKCS#8 DER.
+    pub ark_key: Zeroizing<Vec<u8>>,
+    /// The ASK private key, PKCS#8 DER.
+    pub ask_key: Zeroizing<Vec<u8>>,
+    /// The ASVK private key, PKCS#8 DER.
+    pub asvk_key: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for HierarchyExport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HierarchyExport")
+            .field("product", &self.product)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A CA certificate and key read back from a [`HierarchyExport`].
+struct ImportedCa {
+    name: RdnSequence,
+    key_id: OctetString,
+    signer: PssSigningKey<Sha384>,
+}
+
+impl ImportedCa {
+    fn new(product: Product, role: CaRole, der: &[u8], key: &[u8]) -> Result<Self, SimError> {
+        let cert_role = match role {
+            CaRole::Ark => CertRole::Ark,
+            CaRole::Ask => CertRole::Ask,
+            CaRole::Asvk => CertRole::Asvk,
+        };
+        let bad_cert = |reason| SimError::ImportCertificate {
+            role: cert_role,
+            reason,
+        };
+        let cert =
+            x509_cert::Certificate::from_der(der).map_err(|_| bad_cert("not a DER certificate"))?;
+        let tbs = cert.tbs_certificate;
+        let name = cert::amd_name(&cert::ca_common_name(product, role))?;
+        if tbs.subject != name {
+            return Err(bad_cert(
+                "subject is not the AMD CA of this role and product",
+            ));
+        }
+        let key = RsaPrivateKey::from_pkcs8_der(key).map_err(|_| SimError::ImportKey(cert_role))?;
+        let public = key
+            .to_public_key()
+            .to_public_key_der()
+            .map_err(spki_error)?;
+        if tbs.subject_public_key_info.to_der()? != public.as_bytes() {
+            return Err(SimError::KeyMismatch(cert_role));
+        }
+        Ok(Self {
+            key_id: cert::key_identifier(&tbs.subject_public_key_info)?,
+            name,
+            signer: PssSigningKey::new_with_salt_len(key, cert::PSS_SALT_LEN),
         })
     }
 }
@@ -1173,6 +1331,103 @@ pub(super) mod tests {
             Err(SimError::UnsupportedCurve(SimCurve::P256))
         );
         assert_eq!(report, unsigned);
+    }
+
+    #[test]
+    fn export_import_round_trip() {
+        use crate::snp::{ProductRoots, SnpVerifier, TrustAnchors};
+
+        let original = AmdHierarchy::shared(Product::Milan);
+        let export = original.export().unwrap();
+        assert!(!format!("{export:?}").contains("key"));
+        let imported = AmdHierarchy::import(&export).unwrap();
+        assert_eq!(imported.export().unwrap(), export);
+        assert_eq!(imported.ark_der(), original.ark_der());
+
+        // A VEK of the imported hierarchy signs a report that verifies under anchors built from
+        // the imported certificates, and is the VEK the original issues.
+        let mut builder = ReportBuilder::new(Product::Milan);
+        builder.report_data = [7; 64];
+        let profile = VekProfile::vcek(Product::Milan, &builder.chip_id, builder.reported_tcb);
+        let vek = imported.issue_vek(&profile).unwrap();
+        assert_eq!(vek.der(), original.issue_vek(&profile).unwrap().der());
+        let mut report = builder.build();
+        vek.sign_report(&mut report).unwrap();
+        let anchors = TrustAnchors::new().with(
+            Product::Milan,
+            ProductRoots {
+                ark: imported.ark_der().to_vec(),
+                ask: Some(imported.ask_der().to_vec()),
+                asvk: Some(imported.asvk_der().to_vec()),
+                crls: Vec::new(),
+            },
+        );
+        let now = UnixTime(1_748_736_000);
+        let verified = SnpVerifier::new(anchors)
+            .verify(now, &report, vek.der())
+            .unwrap();
+        assert_eq!(verified.product, Product::Milan);
+        // VLEKs too: the imported ASVK signs them as the original does.
+        let vlek = imported
+            .issue_vek(&VekProfile::vlek(Product::Milan, builder.reported_tcb))
+            .unwrap();
+        assert_eq!(
+            vlek.der(),
+            original
+                .issue_vek(&VekProfile::vlek(Product::Milan, builder.reported_tcb))
+                .unwrap()
+                .der()
+        );
+    }
+
+    #[test]
+    fn import_checks_keys_and_certificates() {
+        let export = AmdHierarchy::shared(Product::Milan).export().unwrap();
+
+        let mut swapped = export.clone();
+        swapped.ask_key = export.asvk_key.clone();
+        assert_eq!(
+            AmdHierarchy::import(&swapped).unwrap_err(),
+            SimError::KeyMismatch(CertRole::Ask)
+        );
+
+        let mut garbage = export.clone();
+        garbage.ark_key = Zeroizing::new(vec![0x30, 0x00]);
+        assert_eq!(
+            AmdHierarchy::import(&garbage).unwrap_err(),
+            SimError::ImportKey(CertRole::Ark)
+        );
+
+        let mut wrong_role = export.clone();
+        wrong_role.asvk_der = export.ask_der.clone();
+        wrong_role.asvk_key = export.ask_key.clone();
+        assert_eq!(
+            AmdHierarchy::import(&wrong_role).unwrap_err(),
+            SimError::ImportCertificate {
+                role: CertRole::Asvk,
+                reason: "subject is not the AMD CA of this role and product"
+            }
+        );
+
+        let mut other_product = export.clone();
+        other_product.product = Product::Genoa;
+        assert!(matches!(
+            AmdHierarchy::import(&other_product),
+            Err(SimError::ImportCertificate {
+                role: CertRole::Ark,
+                ..
+            })
+        ));
+
+        let mut not_der = export;
+        not_der.ask_der = vec![1, 2, 3];
+        assert_eq!(
+            AmdHierarchy::import(&not_der).unwrap_err(),
+            SimError::ImportCertificate {
+                role: CertRole::Ask,
+                reason: "not a DER certificate"
+            }
+        );
     }
 
     #[test]

@@ -303,6 +303,19 @@ pub enum SnpError {
         /// Its revocation date.
         revoked_at: UnixTime,
     },
+    /// R7: a malformed certificate table (GHCB spec 56421 section 4.1.8.1).
+    #[error("certificate table: {reason}")]
+    CertTable {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The evidence carries no VCEK or VLEK: no certificate bytes, or a certificate table
+    /// without either.
+    #[error("no VCEK/VLEK certificate with the evidence")]
+    NoVekCertificate,
+    /// A certificate table holds both a VCEK and a VLEK, so the signer is ambiguous.
+    #[error("certificate table holds both a VCEK and a VLEK")]
+    AmbiguousVek,
     /// S13: R or S is wider than 48 bytes (the upper 24 of their 72 bytes must be zero).
     #[error("report signature component {0} has non-zero high bytes")]
     SignatureEncoding(&'static str),

@@ -6,6 +6,7 @@
 //! VMPL, TCB floors, measurements) is judged afterwards on the [`SnpClaims`].
 
 mod cert;
+mod certtable;
 mod claims;
 mod error;
 mod product;
@@ -17,6 +18,9 @@ mod verify;
 mod tests;
 
 pub use cert::{decode_certificates, decode_crl};
+pub use certtable::{
+    ARK_GUID, ASK_GUID, CertTable, UnknownEntry, VCEK_GUID, VLEK_GUID, vek_from_certificates,
+};
 pub use claims::{CpuidClaims, PlatformInfoClaims, PolicyClaims, SnpClaims};
 pub use error::{CertRole, SnpError, TcbComponent, VekKind};
 pub use product::{Product, TcbVersion};
