@@ -135,7 +135,7 @@ impl SourceArgs {
             let sim = SimulatedSnp::open_or_create(&self.state_dir, product)?;
             eprintln!(
                 "warning: simulated SEV-SNP evidence (test hierarchy {}); not a real TEE",
-                sim.cert_chain_path().display()
+                sim.cert_chain_path().unwrap_or_default().display()
             );
             Ok(SnpSource::Simulated(Box::new(sim)))
         } else {

@@ -61,6 +61,8 @@ pub fn simulated_snp_bundle(
 
 /// A verifier serving real gRPC on 127.0.0.1 with a fresh state directory, a pinned clock and
 /// every decision recorded, for the end-to-end tests.
+// Test support: a setup failure must stop the test loudly, so it panics.
+#[allow(clippy::expect_used, clippy::panic)]
 pub mod harness {
     use std::path::PathBuf;
     use std::sync::atomic::{AtomicI64, Ordering};
@@ -70,7 +72,6 @@ pub mod harness {
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
     use warden_evidence::UnixTime;
-    use warden_evidence::snp::TrustAnchors;
     use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
     use warden_verifier::policy::PolicySet;
     use warden_verifier::service::{self, Clock, DecisionRecord, Limits, SnpJudge, VerifierState};
@@ -239,7 +240,4 @@ pub mod harness {
             }
         }
     }
-
-    /// Unused anchors type re-exported for tests that build their own judge.
-    pub type Anchors = TrustAnchors;
 }

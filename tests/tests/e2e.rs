@@ -155,7 +155,10 @@ async fn allowed_key_is_released_sealed_to_the_tee_key() {
     let claims = record.claims.unwrap();
     assert_eq!(claims["tee"]["type"], "sev-snp");
     assert_eq!(claims["tee"]["simulated"], true);
-    assert_eq!(claims["model"]["manifest_digest"], model(1).digest().to_hex());
+    assert_eq!(
+        claims["model"]["manifest_digest"],
+        model(1).digest().to_hex()
+    );
     assert_eq!(claims["time"]["unix"], START.0);
     v.stop().await;
 }
@@ -209,7 +212,13 @@ async fn replayed_evidence_is_refused() {
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
     c.attest(request(bundle.clone(), &["k"])).await.unwrap();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::FailedPrecondition).await;
+    let e = refused(
+        &v,
+        &mut c,
+        request(bundle, &["k"]),
+        Code::FailedPrecondition,
+    )
+    .await;
     assert_eq!(e, AttestError::Nonce(NonceRefusal::AlreadyUsed));
     v.stop().await;
 }
@@ -222,7 +231,13 @@ async fn expired_nonce_is_refused() {
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
     v.clock.advance(120);
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::FailedPrecondition).await;
+    let e = refused(
+        &v,
+        &mut c,
+        request(bundle, &["k"]),
+        Code::FailedPrecondition,
+    )
+    .await;
     assert_eq!(
         e,
         AttestError::Nonce(NonceRefusal::Expired {
@@ -240,7 +255,13 @@ async fn unknown_nonce_is_refused() {
     let pair = TeeKeyPair::generate();
     let bundle =
         client::evidence_bundle(&source(), &Nonce::from_bytes([7; 32]), &pair, &model(1)).unwrap();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::FailedPrecondition).await;
+    let e = refused(
+        &v,
+        &mut c,
+        request(bundle, &["k"]),
+        Code::FailedPrecondition,
+    )
+    .await;
     assert_eq!(e, AttestError::Nonce(NonceRefusal::Unknown));
     v.stop().await;
 }
@@ -290,7 +311,13 @@ async fn unknown_key_id_is_denied() {
     let v = start(Options::default()).await;
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
-    let e = refused(&v, &mut c, request(bundle, &["nope"]), Code::PermissionDenied).await;
+    let e = refused(
+        &v,
+        &mut c,
+        request(bundle, &["nope"]),
+        Code::PermissionDenied,
+    )
+    .await;
     assert_eq!(
         e,
         AttestError::AllDenied("nope: unknown key id \"nope\"".to_owned())
@@ -323,7 +350,11 @@ async fn a_sealed_key_does_not_open_with_another_private_key() {
     v.add_key("k", "dev");
     let mut c = connect(&v).await;
     let (nonce, pair, bundle) = session(&mut c, &model(1)).await;
-    let response: AttestResponse = c.attest(request(bundle, &["k"])).await.unwrap().into_inner();
+    let response: AttestResponse = c
+        .attest(request(bundle, &["k"]))
+        .await
+        .unwrap()
+        .into_inner();
     let keys = ["k".to_owned()];
     let thief = TeeKeyPair::generate();
     let err = client::open_all(&thief, &nonce, &keys, response.clone()).unwrap_err();
@@ -480,7 +511,13 @@ async fn path_traversal_key_ids_are_refused() {
     let mut c = connect(&v).await;
     for (id, reason) in [
         ("../master.key", KeyIdError::BadFirstChar('.')),
-        ("a/../b", KeyIdError::BadChar { ch: '/', position: 1 }),
+        (
+            "a/../b",
+            KeyIdError::BadChar {
+                ch: '/',
+                position: 1,
+            },
+        ),
         ("a..b", KeyIdError::DotDot),
         ("", KeyIdError::Empty),
     ] {
@@ -508,7 +545,11 @@ async fn key_material_never_reaches_the_log() {
     assert!(!text_str.contains(&hex_lower));
     assert!(!text_str.contains(&hex_lower.to_uppercase()));
     assert!(!text_str.contains(&format!("{:?}", material.as_slice())));
-    assert!(!text.windows(material.len()).any(|w| w == material.as_slice()));
+    assert!(
+        !text
+            .windows(material.len())
+            .any(|w| w == material.as_slice())
+    );
     v.stop().await;
 }
 

@@ -43,6 +43,13 @@ pub(crate) fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
             temp.path().to_owned()
         }
     };
+    // Warnings only (the insecure_test_roots warning, denied keys): the demo narrates the rest.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(demo(&root))
 }
@@ -73,9 +80,11 @@ async fn demo(root: &Path) -> anyhow::Result<()> {
     println!(
         "   generated ARK/ASK (RSA-4096, PSS) and a VCEK (P-384) in {:.1} s; chain at {}",
         started.elapsed().as_secs_f64(),
-        sim.cert_chain_path().display()
+        sim.cert_chain_path().unwrap_or_default().display()
     );
-    let chain = sim.cert_chain_path();
+    let chain = sim
+        .cert_chain_path()
+        .context("the simulated hierarchy has no chain file")?;
     let source = SnpSource::Simulated(Box::new(sim));
 
     step("3. The verifier starts on loopback and the operator adds two keys");

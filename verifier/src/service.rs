@@ -582,13 +582,13 @@ impl VerifierState {
             .load(key_id)
             .map_err(|e| AttestError::Internal(e.to_string()))?
         else {
-            decision.reasons.push(format!("unknown key id {key_id:?}"));
+            decision.reasons.push(format!("unknown key id \"{key_id}\""));
             return Ok((decision, None));
         };
         decision.policy = Some(stored.policy.clone());
         let Some(policy) = self.policies.get(&stored.policy) else {
             decision.reasons.push(format!(
-                "key {key_id:?} names policy {:?}, which is not loaded",
+                "key \"{key_id}\" names policy {:?}, which is not loaded",
                 stored.policy
             ));
             return Ok((decision, None));

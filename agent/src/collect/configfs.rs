@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use rand_core::{OsRng, RngCore};
+use rand_core::{OsRng, RngCore, UnwrapErr};
 use warden_evidence::snp::{CertTable, REPORT_SIZE};
 
 use super::{CollectError, CpuEvidence};
@@ -122,7 +122,7 @@ pub(crate) fn report_with(
     let entry = root.join(format!(
         "warden-{}-{:016x}",
         std::process::id(),
-        OsRng.next_u64()
+        UnwrapErr(OsRng).next_u64()
     ));
     fs::create_dir(&entry).map_err(CollectError::io("create", &entry))?;
     let result = fs_

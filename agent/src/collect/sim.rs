@@ -21,7 +21,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rand_core::{OsRng, RngCore};
+use rand_core::{OsRng, RngCore, UnwrapErr};
 use warden_evidence::sim::snp::{AmdHierarchy, HierarchyExport, ReportBuilder, Vek, VekProfile};
 use warden_evidence::snp::{CertTable, Product};
 use zeroize::Zeroizing;
@@ -192,9 +192,9 @@ const CERTS: [&str; 3] = ["ark.der", "ask.der", "asvk.der"];
 
 /// Generates a CVM into a temporary directory and renames it to `dir`.
 fn create(sim_dir: &Path, name: &str, dir: &Path, product: Product) -> Result<(), CollectError> {
-    let seed = OsRng.next_u64();
+    let seed = UnwrapErr(OsRng).next_u64();
     let mut chip_id = [0; 64];
-    OsRng.fill_bytes(&mut chip_id);
+    UnwrapErr(OsRng).fill_bytes(&mut chip_id);
     if product == Product::Turin {
         // Turin CHIP_IDs are 8 bytes; reports zero the rest.
         chip_id.iter_mut().skip(8).for_each(|b| *b = 0);
@@ -205,7 +205,7 @@ fn create(sim_dir: &Path, name: &str, dir: &Path, product: Product) -> Result<()
     let tmp = sim_dir.join(format!(
         ".{name}.tmp-{}-{:08x}",
         std::process::id(),
-        OsRng.next_u32()
+        UnwrapErr(OsRng).next_u32()
     ));
     let written = write_all(&tmp, &hierarchy, &export, &chip_id);
     let placed = written.and_then(|()| {
