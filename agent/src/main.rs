@@ -204,6 +204,15 @@ fn attest(
     source: &SourceArgs,
     model_dir: &Path,
 ) -> Result<()> {
+    // Fail before a nonce is spent; `write_secret` still refuses a file created meanwhile.
+    if let Some(path) = out.filter(|_| keys.len() == 1)
+        && path.exists()
+    {
+        bail!(
+            "{} already exists; refusing to overwrite a key file",
+            path.display()
+        );
+    }
     let source = source.open()?;
     let manifest = model::hash_dir(model_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
