@@ -6,14 +6,16 @@
 //! the specific reason goes to the log under that id. [`AttestError::status`] is the one place
 //! where reasons become statuses.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tonic::{Code, Request, Response, Status};
 use tracing::{debug, info, warn};
@@ -63,7 +65,14 @@ impl Clock for SystemClock {
 pub struct SnpJudge {
     amd: SnpVerifier,
     test: Option<SnpVerifier>,
+    /// SHA-256 of VEKs whose chain does not verify to AMD's roots (signature or root errors,
+    /// which do not depend on time), so that test-root evidence does not pay for three failed
+    /// RSA-4096 verifications on every report. Bounded; cleared when full.
+    not_amd: Mutex<HashSet<[u8; 32]>>,
 }
+
+/// Most VEKs remembered as not chaining to AMD's roots.
+const NOT_AMD_CACHE_LIMIT: usize = 4096;
 
 impl SnpJudge {
     /// Verification against `amd` only.
@@ -71,6 +80,7 @@ impl SnpJudge {
         Self {
             amd: SnpVerifier::new(amd),
             test: None,
+            not_amd: Mutex::new(HashSet::new()),
         }
     }
 
@@ -104,16 +114,30 @@ impl SnpJudge {
         report: &[u8],
         vek: &[u8],
     ) -> Result<(VerifiedReport, bool), SnpError> {
+        let Some(test) = &self.test else {
+            return self.amd.verify(now, report, vek).map(|v| (v, false));
+        };
+        let digest: [u8; 32] = Sha256::digest(vek).into();
+        let known_not_amd = self.not_amd.lock().is_ok_and(|set| set.contains(&digest));
+        if known_not_amd {
+            return test.verify(now, report, vek).map(|v| (v, true));
+        }
         match self.amd.verify(now, report, vek) {
             Ok(v) => Ok((v, false)),
-            Err(amd_error) => match &self.test {
-                Some(test) if is_chain_error(&amd_error) => match test.verify(now, report, vek) {
-                    Ok(v) => Ok((v, true)),
-                    Err(test_error) if is_chain_error(&test_error) => Err(amd_error),
-                    Err(test_error) => Err(test_error),
-                },
-                _ => Err(amd_error),
+            Err(amd_error) if is_chain_error(&amd_error) => match test.verify(now, report, vek) {
+                Ok(v) => {
+                    if let Ok(mut set) = self.not_amd.lock() {
+                        if set.len() >= NOT_AMD_CACHE_LIMIT {
+                            set.clear();
+                        }
+                        set.insert(digest);
+                    }
+                    Ok((v, true))
+                }
+                Err(test_error) if is_chain_error(&test_error) => Err(amd_error),
+                Err(test_error) => Err(test_error),
             },
+            Err(amd_error) => Err(amd_error),
         }
     }
 }
