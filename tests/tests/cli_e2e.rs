@@ -486,9 +486,14 @@ fn serve_and_simulated_agent_over_the_cli() {
         "{line}"
     );
 
-    // 7. A released key never overwrites an existing file.
+    // 7. A released key never overwrites an existing file; the agent refuses before it spends
+    // a nonce.
     let out = attest("demo", &key_file).failure();
-    assert!(out.stderr.contains("cannot create"), "{out}");
+    assert!(
+        out.stderr
+            .contains("already exists; refusing to overwrite a key file"),
+        "{out}"
+    );
     assert!(
         out.stderr.contains(&key_file.display().to_string()),
         "{out}"
