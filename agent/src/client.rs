@@ -13,8 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::collect::{CollectError, SnpSource};
 
-/// Metadata key of the verifier's correlation id (as `warden_verifier::service` sets it).
-pub const CORRELATION_ID_HEADER: &str = "warden-correlation-id";
+use warden_proto::CORRELATION_ID_HEADER;
 
 /// Largest message the agent accepts from the verifier.
 const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;

@@ -12,6 +12,10 @@ pub mod binding;
 pub mod jcs;
 pub mod seal;
 
+/// gRPC metadata key of the verifier's correlation id, set on every Attest response and error
+/// status (docs/protocol.md).
+pub const CORRELATION_ID_HEADER: &str = "warden-correlation-id";
+
 /// Messages, client and server generated from `proto/warden/v1/verifier.proto`.
 ///
 /// The doc comments on the generated items come from the comments in the `.proto` file.

@@ -34,8 +34,7 @@ use crate::keys::{KeyBroker, KeyError, KeyId, KeyIdError, MasterKey};
 use crate::policy::{PolicyError, PolicySet};
 use crate::store::{NonceError, Store, StoreError};
 
-/// Metadata key of the correlation id on every Attest response and error status.
-pub const CORRELATION_ID_HEADER: &str = "warden-correlation-id";
+pub use warden_proto::CORRELATION_ID_HEADER;
 
 /// How long consumed and expired nonces are kept, so that a replay is reported as a replay.
 const NONCE_RETENTION_SECS: u64 = 3600;
