@@ -6,6 +6,7 @@
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod snp;
+pub mod tdx;
 mod time;
 
 pub use time::UnixTime;

@@ -2,3 +2,4 @@
 //! `sim`).
 
 pub mod snp;
+pub mod tdx;
