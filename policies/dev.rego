@@ -1,9 +1,10 @@
-# Warden dev policy: admits simulated SEV-SNP evidence.
+# Warden dev policy: admits simulated SEV-SNP and TDX evidence.
 #
-# Everything the default policy checks about the guest's own configuration (debug, migration
-# agent, VMPL), none of the platform pinning (TCB floors, firmware versions, measurements, CRL,
-# alias check) and no check that the evidence came from AMD's roots: `tee.simulated` may be
-# true or false. For development and tests, never for a key that matters.
+# Everything the default policy checks about the guest's own configuration (SEV-SNP: debug,
+# migration agent, VMPL; TDX: debug, SEPT_VE_DISABLE, migratable), none of the platform pinning
+# (TCB floors and statuses, firmware versions, measurements, CRL, alias check) and no check that
+# the evidence came from the vendor's roots: `tee.simulated` may be true or false. For
+# development and tests, never for a key that matters.
 #
 # Data: policies/dev.data.json (`denied_models`), documented in policies/README.md.
 
@@ -12,10 +13,14 @@ package warden
 default allow := false
 
 allow if {
-	tee.type == "sev-snp"
+	tee.type in {"sev-snp", "tdx"}
 	is_boolean(tee.simulated)
 	count(deny) == 0
 }
+
+is_snp if tee.type == "sev-snp"
+
+is_tdx if tee.type == "tdx"
 
 tee := object.get(input, "tee", {})
 
@@ -24,28 +29,50 @@ claim(path) := object.get(tee, path, null)
 no_migration_agent := "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
 
 deny contains msg if {
-	not tee.type == "sev-snp"
-	msg := sprintf("tee.type %v is not sev-snp: this policy only accepts AMD SEV-SNP evidence", [claim("type")])
+	not tee.type in {"sev-snp", "tdx"}
+	msg := sprintf("tee.type %v is not sev-snp or tdx: this policy only accepts AMD SEV-SNP and Intel TDX evidence", [claim("type")])
 }
 
 deny contains msg if {
+	is_snp
 	not tee.policy.debug == false
 	msg := sprintf("policy.debug is %v: the host may read and write guest memory; debug must be false", [claim(["policy", "debug"])])
 }
 
 deny contains msg if {
+	is_snp
 	not tee.policy.migrate_ma == false
 	msg := sprintf("policy.migrate_ma is %v: a migration agent may export guest state; migrate_ma must be false", [claim(["policy", "migrate_ma"])])
 }
 
 deny contains msg if {
+	is_snp
 	not tee.report_id_ma == no_migration_agent
 	msg := sprintf("report_id_ma %v is not all ff: the guest is associated with a migration agent", [claim("report_id_ma")])
 }
 
 deny contains msg if {
+	is_snp
 	not tee.vmpl == 0
 	msg := sprintf("vmpl %v is not 0: the report was requested from a less privileged VMPL", [claim("vmpl")])
+}
+
+deny contains msg if {
+	is_tdx
+	not tee.td_attributes.debug == false
+	msg := sprintf("td_attributes.debug is %v: the host may read and write TD memory; debug must be false", [object.get(tee, ["td_attributes", "debug"], null)])
+}
+
+deny contains msg if {
+	is_tdx
+	not tee.td_attributes.sept_ve_disable == true
+	msg := sprintf("td_attributes.sept_ve_disable is %v: SEPT_VE_DISABLE must be set", [object.get(tee, ["td_attributes", "sept_ve_disable"], null)])
+}
+
+deny contains msg if {
+	is_tdx
+	not tee.td_attributes.migratable == false
+	msg := sprintf("td_attributes.migratable is %v: migratable must be false", [object.get(tee, ["td_attributes", "migratable"], null)])
 }
 
 default denied_models := []

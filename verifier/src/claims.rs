@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use warden_evidence::UnixTime;
 use warden_evidence::snp::SnpClaims;
+use warden_evidence::tdx::TdxClaims;
 use warden_proto::binding::{ModelManifest, Nonce, TeePublicKey};
 
 /// The parts of one attestation that every requested key's decision shares.
@@ -45,11 +46,44 @@ impl ClaimsDocument {
         key_ids: &[String],
         now: UnixTime,
     ) -> Result<Self, ClaimsError> {
-        let mut tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
+        let tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
+        Self::build(tee, "sev-snp", simulated, model, nonce, tee_pubkey, key_ids, now)
+    }
+
+    /// The document for a verified Intel TDX quote; `simulated` says it verified only through an
+    /// `insecure_tdx_test_roots` root. Otherwise as [`ClaimsDocument::snp`].
+    ///
+    /// # Errors
+    ///
+    /// [`ClaimsError`] on a time outside RFC 3339's range.
+    pub fn tdx(
+        tee: &TdxClaims,
+        simulated: bool,
+        model: &ModelManifest,
+        nonce: &Nonce,
+        tee_pubkey: &TeePublicKey,
+        key_ids: &[String],
+        now: UnixTime,
+    ) -> Result<Self, ClaimsError> {
+        let tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
+        Self::build(tee, "tdx", simulated, model, nonce, tee_pubkey, key_ids, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        mut tee: Value,
+        kind: &str,
+        simulated: bool,
+        model: &ModelManifest,
+        nonce: &Nonce,
+        tee_pubkey: &TeePublicKey,
+        key_ids: &[String],
+        now: UnixTime,
+    ) -> Result<Self, ClaimsError> {
         let Some(object) = tee.as_object_mut() else {
             return Err(ClaimsError::NotAnObject);
         };
-        object.insert("type".to_owned(), json!("sev-snp"));
+        object.insert("type".to_owned(), json!(kind));
         object.insert("simulated".to_owned(), json!(simulated));
         let rfc3339 = OffsetDateTime::from_unix_timestamp(now.0)
             .ok()

@@ -25,6 +25,16 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Default number of requests served at once per connection.
 pub const DEFAULT_CONCURRENCY_PER_CONNECTION: usize = 256;
+/// Default Intel SGX Root CA CRL location for the collateral fetcher.
+pub const DEFAULT_ROOT_CA_CRL_URL: &str =
+    "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der";
+/// Default timeout of one collateral request, in seconds.
+pub const DEFAULT_FETCH_TIMEOUT_SECS: u64 = 30;
+/// Default interval between collateral freshness checks, in seconds.
+pub const DEFAULT_CHECK_INTERVAL_SECS: u64 = 3600;
+/// Default margin before `nextUpdate` at which cached collateral is fetched again, in seconds
+/// (Intel's TCB info and QE identity live 30 days).
+pub const DEFAULT_REFRESH_BEFORE_SECS: u64 = 7 * 24 * 3600;
 /// Most keys one Attest may ask for.
 pub const MAX_KEYS_PER_REQUEST: usize = 64;
 
@@ -83,6 +93,30 @@ pub struct Config {
     /// Generated test hierarchies to trust besides AMD's roots. Evidence verified through one of
     /// them is marked `tee.simulated = true` for policy. Never set in production.
     pub insecure_test_roots: Vec<TestRoot>,
+    /// Generated Intel DCAP test root CAs (PEM or DER) to trust besides Intel's SGX Root CA, as
+    /// `warden-agent --simulate --tee tdx` writes to `<state_dir>/sim/tdx/root_ca.pem`. Quotes
+    /// verified through one are marked `tee.simulated = true`. Never set in production.
+    pub insecure_tdx_test_roots: Vec<PathBuf>,
+    /// The online collateral fetcher (`[tdx_collateral]`); `None` (the default): offline only,
+    /// collateral comes from `warden-verifier collateral import`.
+    pub collateral_fetch: Option<CollateralFetch>,
+}
+
+/// Where and how often to fetch Intel DCAP collateral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollateralFetch {
+    /// Base URL of Intel PCS (`https://api.trustedservices.intel.com`) or a PCCS.
+    pub url: String,
+    /// Where the Intel SGX Root CA CRL is fetched from.
+    pub root_ca_crl_url: String,
+    /// Ask for the early TCB evaluation data (`update=early`) rather than the standard one.
+    pub early_updates: bool,
+    /// Timeout of one request.
+    pub timeout: Duration,
+    /// How often the refresher looks for collateral close to its `nextUpdate`.
+    pub check_interval: Duration,
+    /// How long before `nextUpdate` an item is fetched again.
+    pub refresh_before: Duration,
 }
 
 /// One AMD CRL file for a product.
@@ -119,6 +153,20 @@ struct RawConfig {
     amd_crls: Vec<RawProductFile>,
     #[serde(default)]
     insecure_test_roots: Vec<RawTestRoot>,
+    #[serde(default)]
+    insecure_tdx_test_roots: Vec<PathBuf>,
+    tdx_collateral: Option<RawCollateralFetch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollateralFetch {
+    fetch_url: Option<String>,
+    root_ca_crl_url: Option<String>,
+    update: Option<String>,
+    fetch_timeout_secs: Option<u64>,
+    check_interval_secs: Option<u64>,
+    refresh_before_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +198,8 @@ impl Config {
             concurrency_per_connection: DEFAULT_CONCURRENCY_PER_CONNECTION,
             amd_crls: Vec::new(),
             insecure_test_roots: Vec::new(),
+            insecure_tdx_test_roots: Vec::new(),
+            collateral_fetch: None,
         }
     }
 
@@ -239,8 +289,75 @@ impl Config {
                 cert_chain: resolve(root.cert_chain),
             });
         }
+        config.insecure_tdx_test_roots = raw
+            .insecure_tdx_test_roots
+            .into_iter()
+            .map(resolve)
+            .collect();
+        if let Some(fetch) = raw.tdx_collateral {
+            config.collateral_fetch = parse_fetch(fetch)?;
+        }
         Ok(config)
     }
+}
+
+fn parse_fetch(raw: RawCollateralFetch) -> Result<Option<CollateralFetch>, ParseError> {
+    let secs = |name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+        let value = value.unwrap_or(default);
+        if range.contains(&value) {
+            Ok(Duration::from_secs(value))
+        } else {
+            Err(ParseError::Value(format!(
+                "tdx_collateral.{name} = {value} is outside {}..={}",
+                range.start(),
+                range.end()
+            )))
+        }
+    };
+    let timeout = secs("fetch_timeout_secs", raw.fetch_timeout_secs, DEFAULT_FETCH_TIMEOUT_SECS, 1..=600)?;
+    let check_interval = secs(
+        "check_interval_secs",
+        raw.check_interval_secs,
+        DEFAULT_CHECK_INTERVAL_SECS,
+        10..=7 * 24 * 3600,
+    )?;
+    let refresh_before = secs(
+        "refresh_before_secs",
+        raw.refresh_before_secs,
+        DEFAULT_REFRESH_BEFORE_SECS,
+        0..=60 * 24 * 3600,
+    )?;
+    let early_updates = match raw.update.as_deref() {
+        None | Some("standard") => false,
+        Some("early") => true,
+        Some(other) => {
+            return Err(ParseError::Value(format!(
+                "tdx_collateral.update = {other:?} is not \"standard\" or \"early\""
+            )));
+        }
+    };
+    let Some(url) = raw.fetch_url else {
+        return Ok(None);
+    };
+    for (name, value) in [("fetch_url", Some(&url)), ("root_ca_crl_url", raw.root_ca_crl_url.as_ref())] {
+        if let Some(value) = value
+            && !(value.starts_with("https://") || value.starts_with("http://"))
+        {
+            return Err(ParseError::Value(format!(
+                "tdx_collateral.{name} = {value:?} is not an http:// or https:// URL"
+            )));
+        }
+    }
+    Ok(Some(CollateralFetch {
+        url,
+        root_ca_crl_url: raw
+            .root_ca_crl_url
+            .unwrap_or_else(|| DEFAULT_ROOT_CA_CRL_URL.to_owned()),
+        early_updates,
+        timeout,
+        check_interval,
+        refresh_before,
+    }))
 }
 
 enum ParseError {
@@ -310,6 +427,38 @@ mod tests {
             c.amd_crls[0].path,
             PathBuf::from("/etc/warden/crl/genoa.crl")
         );
+    }
+
+    #[test]
+    fn tdx_settings() {
+        let c = parse(
+            r#"
+            insecure_tdx_test_roots = ["sim/root_ca.pem"]
+            [tdx_collateral]
+            fetch_url = "https://api.trustedservices.intel.com"
+            update = "early"
+            refresh_before_secs = 3600
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.insecure_tdx_test_roots,
+            vec![PathBuf::from("/etc/warden/sim/root_ca.pem")]
+        );
+        let fetch = c.collateral_fetch.unwrap();
+        assert_eq!(fetch.url, "https://api.trustedservices.intel.com");
+        assert_eq!(fetch.root_ca_crl_url, DEFAULT_ROOT_CA_CRL_URL);
+        assert!(fetch.early_updates);
+        assert_eq!(fetch.refresh_before, Duration::from_secs(3600));
+        assert_eq!(fetch.timeout, Duration::from_secs(DEFAULT_FETCH_TIMEOUT_SECS));
+        // A section without fetch_url leaves the fetcher off, but its values are still checked.
+        assert_eq!(parse("[tdx_collateral]\nupdate = \"standard\"").unwrap().collateral_fetch, None);
+        let e = parse("[tdx_collateral]\nupdate = \"latest\"").unwrap_err();
+        assert!(e.contains("tdx_collateral.update"), "{e}");
+        let e = parse("[tdx_collateral]\nfetch_url = \"ftp://x\"").unwrap_err();
+        assert!(e.contains("fetch_url"), "{e}");
+        let e = parse("[tdx_collateral]\nfetch_timeout_secs = 0").unwrap_err();
+        assert!(e.contains("fetch_timeout_secs"), "{e}");
     }
 
     #[test]

@@ -4,10 +4,13 @@
 //! and storage); parsing and cryptographic checks live in `warden-evidence`.
 
 pub mod claims;
+pub mod collateral;
 pub mod config;
 pub mod keys;
 pub mod offline;
+pub mod pcs;
 pub mod policy;
 pub mod roots;
 pub mod service;
 pub mod store;
+pub mod tdx;

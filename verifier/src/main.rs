@@ -11,6 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use tracing::{info, warn};
 use warden_evidence::UnixTime;
+use warden_evidence::tdx::{AddOutcome, Quote, TdxVerifier};
+use warden_verifier::collateral::{self, CollateralCache, CollateralError};
 use warden_verifier::config::Config;
 use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
 use warden_verifier::offline::{self, SnpFiles};
@@ -39,6 +41,11 @@ enum Command {
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
+    },
+    /// Manage the Intel TDX collateral cache (in the state directory of the configuration).
+    Collateral {
+        #[command(subcommand)]
+        command: CollateralCommand,
     },
     /// Work with evidence offline.
     Evidence {
@@ -73,6 +80,33 @@ impl ConfigArg {
             )),
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+enum CollateralCommand {
+    /// Import DCAP collateral for offline verification: Intel PCS/PCCS response files (TCB
+    /// info, QE identity), CRLs (DER or PEM), issuer chains (PEM), or dcap-qvl's JSON
+    /// collateral. Each PATH is a file or a directory of such files (one level). A cached item is
+    /// replaced only by one at least as new (TCB evaluation data number, then issue date). A
+    /// running verifier picks the import up on its next TDX attestation.
+    Import {
+        /// Files or directories to import.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Print what was imported as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the cached collateral with its validity (nothing is verified here).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +187,30 @@ enum EvidenceCommand {
 enum VerifyKind {
     /// AMD SEV-SNP: an attestation report and its VCEK or VLEK, against the pinned AMD roots.
     Snp(SnpArgs),
+    /// Intel TDX: a quote (v4 or v5) with its DCAP collateral, against the pinned Intel SGX
+    /// Root CA, fully offline (dcap-qvl).
+    Tdx(TdxArgs),
+}
+
+#[derive(Debug, Args)]
+struct TdxArgs {
+    /// The quote as the TD produced it (configfs-tsm outblob).
+    #[arg(long, value_name = "FILE")]
+    quote: PathBuf,
+    /// The collateral: dcap-qvl's JSON collateral form, or a directory of Intel PCS response
+    /// files (TCB info, QE identity, root CA and PCK CRLs, issuer chains).
+    #[arg(long, value_name = "FILE|DIR")]
+    collateral: PathBuf,
+    /// Verification time, RFC 3339 (for example 2025-06-25T00:00:00Z). Never the clock.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    at: UnixTime,
+    /// Print the claims as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Trust this root CA (PEM or DER) instead of Intel's SGX Root CA. For generated test
+    /// hierarchies only.
+    #[arg(long, value_name = "FILE")]
+    dangerous_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -205,6 +263,13 @@ fn main() -> ExitCode {
                     kind: VerifyKind::Snp(args),
                 },
         } => return verify_snp(&args),
+        Command::Evidence {
+            command:
+                EvidenceCommand::Verify {
+                    kind: VerifyKind::Tdx(args),
+                },
+        } => return verify_tdx(&args),
+        Command::Collateral { command } => collateral(command),
         Command::Policy {
             command:
                 PolicyCommand::Eval {
@@ -491,6 +556,157 @@ fn verify_snp(args: &SnpArgs) -> ExitCode {
             ExitCode::from(INVALID)
         }
     }
+}
+
+fn verify_tdx(args: &TdxArgs) -> ExitCode {
+    let quote = match read("--quote", &args.quote) {
+        Ok(quote) => quote,
+        Err(code) => return code,
+    };
+    let root = match &args.dangerous_root {
+        Some(path) => {
+            let bytes = match read("--dangerous-root", path) {
+                Ok(bytes) => bytes,
+                Err(code) => return code,
+            };
+            eprintln!("warning: --dangerous-root: trusting {} instead of Intel's root", path.display());
+            match warden_verifier::tdx::single_certificate(&bytes) {
+                Ok(der) => der,
+                Err(e) => {
+                    eprintln!("error: --dangerous-root {}: {e}", path.display());
+                    return ExitCode::from(USAGE);
+                }
+            }
+        }
+        None => warden_verifier::roots::intel_sgx_root_ca().to_vec(),
+    };
+    let set = match collateral::set_from_path(&args.collateral) {
+        Ok(set) => set,
+        Err(e @ (CollateralError::Read { .. } | CollateralError::Empty { .. } | CollateralError::Nested { .. })) => {
+            eprintln!("error: --collateral: {e}");
+            return ExitCode::from(USAGE);
+        }
+        Err(e) => {
+            print_line(&format!("invalid: collateral {e}"));
+            return ExitCode::from(INVALID);
+        }
+    };
+    let verified = Quote::parse(&quote).and_then(|quote| {
+        let collateral = set.select(&quote.pck()?, args.at)?;
+        TdxVerifier::new(root).verify(args.at, &quote, &collateral)
+    });
+    match verified {
+        Ok(verified) => {
+            let claims = match serde_json::to_value(&verified.claims) {
+                Ok(claims) => claims,
+                Err(e) => {
+                    eprintln!("error: cannot encode claims: {e}");
+                    return ExitCode::from(INVALID);
+                }
+            };
+            let text = if args.json {
+                serde_json::to_string_pretty(&claims).unwrap_or_else(|_| claims.to_string())
+            } else {
+                let mut lines = vec![format!(
+                    "valid: TDX quote v{} with TCB status {} at {}",
+                    verified.quote.version(),
+                    verified.claims.tcb_status,
+                    args.at
+                )];
+                flatten("  ", &claims, &mut lines);
+                lines.join("\n")
+            };
+            print_line(&text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print_line(&format!("invalid: {e}"));
+            ExitCode::from(INVALID)
+        }
+    }
+}
+
+fn collateral(command: CollateralCommand) -> anyhow::Result<()> {
+    match command {
+        CollateralCommand::Import {
+            paths,
+            json,
+            config,
+        } => {
+            let config = config.load()?;
+            let mut items = Vec::new();
+            for path in &paths {
+                items.extend(collateral::read_path(path)?);
+            }
+            let cache = open_collateral(&config)?;
+            let entries = cache.import(items, SystemClock.now())?;
+            if json {
+                let doc: Vec<_> = entries
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({
+                            "source": e.source,
+                            "kind": e.kind,
+                            "key": e.key,
+                            "outcome": format!("{:?}", e.outcome).to_lowercase(),
+                            "next_update": e.next_update.map(|t| t.to_string()),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                for e in &entries {
+                    let outcome = match e.outcome {
+                        AddOutcome::Added => "added",
+                        AddOutcome::Replaced => "replaced an older item",
+                        _ => "kept the cached item, which is newer",
+                    };
+                    let next = e.next_update.map_or_else(String::new, |t| format!(", next update {t}"));
+                    println!("{} {}: {outcome}{next} ({})", e.kind, e.key, e.source);
+                }
+            }
+            Ok(())
+        }
+        CollateralCommand::List { json, config } => {
+            let config = config.load()?;
+            let rows = open_collateral(&config)?.rows()?;
+            let now = SystemClock.now();
+            if json {
+                let doc: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "kind": r.kind,
+                            "key": r.key,
+                            "issue_date": r.issue_date.map(|t| t.to_string()),
+                            "next_update": r.next_update.map(|t| t.to_string()),
+                            "expired": r.next_update.is_some_and(|t| t < now),
+                            "source": r.source,
+                            "stored_at": r.stored_at.to_string(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else if rows.is_empty() {
+                println!("no collateral cached; import some with `warden-verifier collateral import`");
+            } else {
+                for r in &rows {
+                    let validity = match r.next_update {
+                        Some(t) if t < now => format!("EXPIRED at {t}"),
+                        Some(t) => format!("valid until {t}"),
+                        None => "no expiry".to_owned(),
+                    };
+                    println!("{} {}: {validity} ({})", r.kind, r.key, r.source);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn open_collateral(config: &Config) -> anyhow::Result<CollateralCache> {
+    let store = Arc::new(Store::open(&config.state_dir)?);
+    Ok(CollateralCache::open(store)?)
 }
 
 /// Writes one line to stdout. A closed pipe (`| head`) is not worth a panic or a changed exit

@@ -1,5 +1,5 @@
-//! AMD's trust anchors, pinned in the tree (`verifier/roots/amd/`, see its README for sources
-//! and SHA-256 fingerprints) and compiled in.
+//! Vendor trust anchors, pinned in the tree (`verifier/roots/amd/` and `verifier/roots/intel/`,
+//! see their READMEs for sources and SHA-256 fingerprints) and compiled in.
 
 use warden_evidence::snp::{Product, ProductRoots, TrustAnchors};
 
@@ -12,6 +12,13 @@ const GENOA_ASVK: &[u8] = include_bytes!("../roots/amd/genoa/asvk.der");
 const TURIN_ARK: &[u8] = include_bytes!("../roots/amd/turin/ark.der");
 const TURIN_ASK: &[u8] = include_bytes!("../roots/amd/turin/ask.der");
 const TURIN_ASVK: &[u8] = include_bytes!("../roots/amd/turin/asvk.der");
+
+const INTEL_SGX_ROOT_CA: &[u8] = include_bytes!("../roots/intel/sgx_root_ca.der");
+
+/// The pinned Intel SGX Root CA (DER): the root of every DCAP PCK, TCB Signing and CRL chain.
+pub fn intel_sgx_root_ca() -> &'static [u8] {
+    INTEL_SGX_ROOT_CA
+}
 
 /// The pinned AMD roots: ARK, ASK and ASVK for Milan, Genoa and Turin.
 pub fn amd() -> TrustAnchors {
@@ -35,6 +42,13 @@ mod tests {
 
     fn sha256_hex(bytes: &[u8]) -> String {
         hex::encode(Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn pinned_intel_root_matches_its_published_fingerprint() {
+        let fingerprint = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
+        assert_eq!(sha256_hex(intel_sgx_root_ca()), fingerprint);
+        assert!(include_str!("../roots/intel/README.md").contains(fingerprint));
     }
 
     /// The compiled-in ARKs are the ones AMD publishes, and every pinned file is listed with its

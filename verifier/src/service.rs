@@ -23,16 +23,19 @@ use warden_evidence::UnixTime;
 use warden_evidence::snp::{
     self, CertRole, ProductRoots, SnpError, SnpVerifier, TrustAnchors, VerifiedReport,
 };
+use warden_evidence::tdx::TdxError;
 use warden_proto::binding::{self, BindingError, ModelManifest, Nonce, TeePublicKey};
 use warden_proto::seal::{self, SealError};
 use warden_proto::v1::verifier_server::{Verifier, VerifierServer};
 use warden_proto::v1::{self, AttestRequest, AttestResponse, ChallengeRequest, ChallengeResponse};
 
 use crate::claims::{ClaimsDocument, ClaimsError};
+use crate::collateral::CollateralCache;
 use crate::config::{Config, MAX_KEYS_PER_REQUEST};
 use crate::keys::{KeyBroker, KeyError, KeyId, KeyIdError, MasterKey};
 use crate::policy::{PolicyError, PolicySet};
 use crate::store::{NonceError, Store, StoreError};
+use crate::tdx::{TdxJudge, TdxRefusal};
 
 pub use warden_proto::CORRELATION_ID_HEADER;
 
@@ -173,6 +176,13 @@ pub enum AttestError {
     /// The CPU evidence did not verify.
     #[error("SEV-SNP evidence rejected: {0}")]
     Snp(SnpError),
+    /// The TDX quote did not verify.
+    #[error("TDX evidence rejected: {0}")]
+    Tdx(TdxError),
+    /// The verifier has no fresh DCAP collateral for the quote's platform (FMSPC): the
+    /// operator must import it (or the fetcher must reach PCS); the agent may retry later.
+    #[error("TDX collateral unavailable: {0}")]
+    Collateral(TdxError),
     /// The evidence is not bound to this session: REPORT_DATA differs from the value recomputed
     /// from the nonce, TEE key, model and GPU evidence (THREATS.md P3-P5, P9, P10).
     #[error("binding rejected: {0}")]
@@ -200,9 +210,13 @@ impl AttestError {
             Self::UnsupportedTee(_) | Self::GpusUnsupported(_) => {
                 (Code::Unimplemented, "evidence kind not supported")
             }
-            Self::Snp(_) | Self::Binding(_) | Self::TeeKey(_) => {
+            Self::Snp(_) | Self::Tdx(_) | Self::Binding(_) | Self::TeeKey(_) => {
                 (Code::PermissionDenied, "attestation failed")
             }
+            Self::Collateral(_) => (
+                Code::Unavailable,
+                "the verifier lacks current collateral for this platform; retry later",
+            ),
             Self::AllDenied(_) => (Code::PermissionDenied, "no requested key was released"),
             Self::Internal(_) => (Code::Internal, "internal error"),
         };
@@ -293,6 +307,7 @@ pub struct VerifierState {
     broker: KeyBroker,
     policies: Arc<PolicySet>,
     snp: SnpJudge,
+    tdx: Option<TdxJudge>,
     nonce_ttl: Duration,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
@@ -330,6 +345,9 @@ pub enum StartError {
         /// What is wrong.
         reason: String,
     },
+    /// The TDX collateral cache could not be loaded, or its refresher started.
+    #[error("TDX collateral: {0}")]
+    Collateral(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -355,11 +373,24 @@ impl VerifierState {
             broker,
             policies,
             snp,
+            tdx: None,
             nonce_ttl,
             clock,
             rng: SystemRandom::new(),
             observer: None,
         }
+    }
+
+    /// Verifies Intel TDX quotes with `tdx`. Without it TDX evidence is refused as unsupported.
+    #[must_use]
+    pub fn with_tdx(mut self, tdx: TdxJudge) -> Self {
+        self.tdx = Some(tdx);
+        self
+    }
+
+    /// The TDX judge, if TDX is verified.
+    pub fn tdx(&self) -> Option<&TdxJudge> {
+        self.tdx.as_ref()
     }
 
     /// Opens the state, the master key, the policies and the trust anchors a configuration
@@ -422,14 +453,47 @@ impl VerifierState {
             }
             snp_judge = snp_judge.with_insecure_test_roots(test);
         }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let cache = Arc::new(
+            CollateralCache::open(Arc::clone(&store))
+                .map_err(|e| StartError::Collateral(e.to_string()))?,
+        );
+        let mut tdx = TdxJudge::new(crate::roots::intel_sgx_root_ca(), Arc::clone(&cache));
+        if !config.insecure_tdx_test_roots.is_empty() {
+            let mut roots = Vec::new();
+            for path in &config.insecure_tdx_test_roots {
+                let bytes = read_anchor(path)?;
+                let der = crate::tdx::single_certificate(&bytes).map_err(|reason| {
+                    StartError::TrustAnchor {
+                        path: path.clone(),
+                        reason,
+                    }
+                })?;
+                warn!(
+                    root = %path.display(),
+                    "insecure_tdx_test_roots: trusting a generated Intel DCAP test root; quotes \
+                     it signs are marked simulated. Never use this in production"
+                );
+                roots.push(der);
+            }
+            tdx = tdx.with_insecure_test_roots(roots);
+        }
+        if let Some(fetch) = &config.collateral_fetch {
+            let client = crate::pcs::PcsClient::new(fetch);
+            crate::pcs::spawn_refresher(client.clone(), cache, Arc::clone(&clock), fetch)
+                .map_err(|e| StartError::Collateral(format!("cannot start the refresher: {e}")))?;
+            info!(url = %fetch.url, "TDX collateral fetcher on");
+            tdx = tdx.with_fetcher(client);
+        }
         Ok(Self::new(
             store,
             broker,
             Arc::new(policies),
             snp_judge,
             config.nonce_ttl,
-            Arc::new(SystemClock),
-        ))
+            clock,
+        )
+        .with_tdx(tdx))
     }
 
     /// Calls `observer` with every decision.
@@ -524,9 +588,61 @@ impl VerifierState {
             .map_err(nonce_refusal)?;
 
         // 3. The evidence.
-        match v1::Tee::try_from(cpu.tee) {
-            Ok(v1::Tee::SevSnp) => {}
-            Ok(v1::Tee::Tdx) => return Err(AttestError::UnsupportedTee("TDX")),
+        if !bundle.gpus.is_empty() {
+            return Err(AttestError::GpusUnsupported(bundle.gpus.len()));
+        }
+        let expected = binding::report_data_for_bundle(bundle).map_err(AttestError::Binding)?;
+        let claims = match v1::Tee::try_from(cpu.tee) {
+            Ok(v1::Tee::SevSnp) => {
+                let vek =
+                    snp::vek_from_certificates(&cpu.certificates).map_err(AttestError::Snp)?;
+                let (verified, simulated) = self
+                    .snp
+                    .verify(now, &cpu.report, &vek)
+                    .map_err(AttestError::Snp)?;
+                // 4. The binding: every byte of REPORT_DATA.
+                binding::verify_report_data(&expected, verified.report.report_data())
+                    .map_err(AttestError::Binding)?;
+                ClaimsDocument::snp(
+                    &verified.claims,
+                    simulated,
+                    &model,
+                    &nonce,
+                    &tee_pubkey,
+                    &request.key_ids,
+                    now,
+                )
+            }
+            Ok(v1::Tee::Tdx) => {
+                let Some(tdx) = &self.tdx else {
+                    return Err(AttestError::UnsupportedTee("TDX"));
+                };
+                if !cpu.certificates.is_empty() {
+                    return Err(AttestError::Malformed(
+                        "cpu.certificates must be empty for TDX: the PCK chain is in the quote"
+                            .to_owned(),
+                    ));
+                }
+                let (verified, simulated) =
+                    tdx.verify(now, &cpu.report).map_err(|e| match e {
+                        TdxRefusal::Quote(e) => AttestError::Tdx(e),
+                        TdxRefusal::Collateral(e) => AttestError::Collateral(e),
+                        TdxRefusal::Cache(e) => AttestError::Internal(e),
+                        other => AttestError::Internal(other.to_string()),
+                    })?;
+                // 4. The binding: every byte of REPORT_DATA.
+                binding::verify_report_data(&expected, verified.quote.report_data())
+                    .map_err(AttestError::Binding)?;
+                ClaimsDocument::tdx(
+                    &verified.claims,
+                    simulated,
+                    &model,
+                    &nonce,
+                    &tee_pubkey,
+                    &request.key_ids,
+                    now,
+                )
+            }
             Ok(v1::Tee::Unspecified) | Err(_) => {
                 return Err(AttestError::Malformed(format!(
                     "cpu.tee {} is not a TEE kind",
@@ -534,31 +650,9 @@ impl VerifierState {
                 )));
             }
         }
-        if !bundle.gpus.is_empty() {
-            return Err(AttestError::GpusUnsupported(bundle.gpus.len()));
-        }
-        let vek = snp::vek_from_certificates(&cpu.certificates).map_err(AttestError::Snp)?;
-        let (verified, simulated) = self
-            .snp
-            .verify(now, &cpu.report, &vek)
-            .map_err(AttestError::Snp)?;
-
-        // 4. The binding: every byte of REPORT_DATA.
-        let expected = binding::report_data_for_bundle(bundle).map_err(AttestError::Binding)?;
-        binding::verify_report_data(&expected, verified.report.report_data())
-            .map_err(AttestError::Binding)?;
+        .map_err(|e: ClaimsError| AttestError::Internal(e.to_string()))?;
 
         // 5. Policy, per key.
-        let claims = ClaimsDocument::snp(
-            &verified.claims,
-            simulated,
-            &model,
-            &nonce,
-            &tee_pubkey,
-            &request.key_ids,
-            now,
-        )
-        .map_err(|e: ClaimsError| AttestError::Internal(e.to_string()))?;
         record.claims = Some(claims.shared().clone());
         let mut sealed = Vec::new();
         for key_id in &key_ids {

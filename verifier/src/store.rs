@@ -1,11 +1,15 @@
 //! The verifier's persistent state: one SQLite database, `<state_dir>/warden.db`.
 //!
-//! Two tables live here (see `docs/storage.md`):
+//! Three tables live here (see `docs/storage.md`):
 //! - `nonces`: the server nonces handed to attesters (THREATS P1/P2). A nonce is consumed by a
 //!   single atomic `UPDATE … WHERE consumed_at IS NULL`, so exactly one of any number of
 //!   concurrent callers succeeds, including callers in other processes sharing the file.
 //! - `keys`: model keys sealed under the master key (the sealing itself is in [`crate::keys`];
 //!   this module stores opaque blobs).
+//! - `tdx_collateral`: the Intel DCAP collateral cache (TCB info per FMSPC, QE identity, CRLs,
+//!   issuer chains), one row per item in its file form; [`crate::collateral`] decides what
+//!   replaces what. Every write bumps `collateral_generation` in `meta`, which running
+//!   verifiers poll to pick up imports made by another process.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`, which survives a process
 //! crash but may lose the last commits on power loss. For nonces that is harmless: a nonce that
@@ -54,10 +58,45 @@ const MIGRATIONS: &[&str] = &[
          sealed     BLOB    NOT NULL,
          created_at INTEGER NOT NULL
      );",
+    // 2: the TDX collateral cache and a generation counter for it.
+    "CREATE TABLE tdx_collateral (
+         kind        TEXT    NOT NULL,
+         key         TEXT    NOT NULL,
+         body        BLOB    NOT NULL,
+         issue_date  INTEGER NULL,
+         next_update INTEGER NULL,
+         source      TEXT    NOT NULL,
+         stored_at   INTEGER NOT NULL,
+         PRIMARY KEY (kind, key)
+     ) WITHOUT ROWID;
+     CREATE TABLE meta (
+         name  TEXT    PRIMARY KEY NOT NULL,
+         value INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO meta (name, value) VALUES ('collateral_generation', 0);",
 ];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// One cached collateral item, in its file form (see [`crate::collateral`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollateralRow {
+    /// The item kind (`tcb-info`, `qe-identity`, `root-ca-crl`, ...).
+    pub kind: String,
+    /// What the item is for within its kind: an FMSPC, a CA type, ...
+    pub key: String,
+    /// The item as a file (a PCS response, a DER CRL, a PEM chain).
+    pub body: Vec<u8>,
+    /// Its issue date or thisUpdate, if it has one.
+    pub issue_date: Option<UnixTime>,
+    /// Its nextUpdate, if it has one.
+    pub next_update: Option<UnixTime>,
+    /// Where it came from: `import:<path>` or `fetch:<url>`.
+    pub source: String,
+    /// When it was stored.
+    pub stored_at: UnixTime,
+}
 
 /// Why the store could not be opened or could not complete an operation.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -369,6 +408,77 @@ impl Store {
         let deleted =
             self.durable_write(|conn| conn.execute("DELETE FROM keys WHERE id = ?1", [id]))?;
         Ok(deleted > 0)
+    }
+
+    /// Stores collateral rows, replacing any row of the same kind and key, in one durable
+    /// transaction that also bumps the collateral generation; returns the new generation.
+    pub fn put_collateral(&self, rows: &[CollateralRow]) -> Result<i64, StoreError> {
+        self.durable_write(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            for row in rows {
+                tx.execute(
+                    "INSERT INTO tdx_collateral
+                         (kind, key, body, issue_date, next_update, source, stored_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (kind, key) DO UPDATE SET
+                         body = excluded.body, issue_date = excluded.issue_date,
+                         next_update = excluded.next_update, source = excluded.source,
+                         stored_at = excluded.stored_at",
+                    params![
+                        row.kind,
+                        row.key,
+                        row.body,
+                        row.issue_date.map(|t| t.0),
+                        row.next_update.map(|t| t.0),
+                        row.source,
+                        row.stored_at.0
+                    ],
+                )?;
+            }
+            let generation: i64 = tx.query_row(
+                "UPDATE meta SET value = value + 1 WHERE name = 'collateral_generation'
+                 RETURNING value",
+                [],
+                |r| r.get(0),
+            )?;
+            tx.commit()?;
+            Ok(generation)
+        })
+    }
+
+    /// Every cached collateral row, sorted by kind and key.
+    pub fn collateral_rows(&self) -> Result<Vec<CollateralRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT kind, key, body, issue_date, next_update, source, stored_at
+             FROM tdx_collateral ORDER BY kind, key",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(CollateralRow {
+                kind: r.get(0)?,
+                key: r.get(1)?,
+                body: r.get(2)?,
+                issue_date: r.get::<_, Option<i64>>(3)?.map(UnixTime),
+                next_update: r.get::<_, Option<i64>>(4)?.map(UnixTime),
+                source: r.get(5)?,
+                stored_at: UnixTime(r.get(6)?),
+            })
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// The collateral generation: bumped by every [`Store::put_collateral`], in any process.
+    pub fn collateral_generation(&self) -> Result<i64, StoreError> {
+        let generation = self.conn().query_row(
+            "SELECT value FROM meta WHERE name = 'collateral_generation'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(generation)
     }
 
     /// Runs one write with `synchronous=FULL`, restoring `NORMAL` afterwards. The mutex is held
@@ -735,6 +845,33 @@ mod tests {
             sealed: vec![1, 2, 3],
             created_at: T0,
         }
+    }
+
+    #[test]
+    fn collateral_rows_replace_and_bump_the_generation() {
+        let (_dir, store) = open();
+        assert_eq!(store.collateral_generation().unwrap(), 0);
+        assert!(store.collateral_rows().unwrap().is_empty());
+        let mut row = CollateralRow {
+            kind: "tcb-info".to_owned(),
+            key: "90c06f000000".to_owned(),
+            body: b"{}".to_vec(),
+            issue_date: Some(UnixTime(10)),
+            next_update: Some(UnixTime(20)),
+            source: "import:/tmp/x".to_owned(),
+            stored_at: UnixTime(11),
+        };
+        assert_eq!(store.put_collateral(std::slice::from_ref(&row)).unwrap(), 1);
+        row.body = b"{\"new\":1}".to_vec();
+        row.next_update = None;
+        let other = CollateralRow {
+            kind: "root-ca-crl".to_owned(),
+            key: "root".to_owned(),
+            ..row.clone()
+        };
+        assert_eq!(store.put_collateral(&[row.clone(), other.clone()]).unwrap(), 2);
+        assert_eq!(store.collateral_rows().unwrap(), vec![other, row]);
+        assert_eq!(store.collateral_generation().unwrap(), 2);
     }
 
     #[test]

@@ -179,8 +179,10 @@ fn simulated_is_rejected_by_default() {
 #[test]
 fn wrong_tee_type() {
     assert_eq!(
-        denied_after(|d| d["tee"]["type"] = json!("tdx")),
-        reasons(&["tee.type tdx is not sev-snp: this policy only accepts AMD SEV-SNP evidence"])
+        denied_after(|d| d["tee"]["type"] = json!("sgx")),
+        reasons(&[
+            "tee.type sgx is not sev-snp or tdx: this policy only accepts AMD SEV-SNP and Intel TDX evidence"
+        ])
     );
 }
 
@@ -480,7 +482,7 @@ fn missing_tee_fails_closed() {
     assert!(!decision.allow);
     assert!(
         decision.reasons.contains(
-            &"tee.type null is not sev-snp: this policy only accepts AMD SEV-SNP evidence"
+            &"tee.type null is not sev-snp or tdx: this policy only accepts AMD SEV-SNP and Intel TDX evidence"
                 .to_owned()
         ),
         "{decision:?}"
