@@ -241,9 +241,10 @@ const ADVISORIES_2024_03: [&str; 5] = [
 const MODULE_ADVISORIES: [&str; 2] = ["INTEL-SA-01036", "INTEL-SA-01099"];
 
 impl CollateralProfile {
-    /// Collateral valid over `[now - 1 day, now + 30 days]` (TCB info, QE identity and both
-    /// CRLs), for FMSPC [`DEFAULT_FMSPC`], modelled on Intel's TCB info for Emerald Rapids
-    /// (evaluation data number 18):
+    /// Collateral valid over `[now - 1 day, now + 30 days]` (TCB info, QE identity and PCK
+    /// CRL; the root CA CRL, which Intel issues yearly, until `now + 365 days`), for FMSPC
+    /// [`DEFAULT_FMSPC`], modelled on Intel's TCB info for Emerald Rapids (evaluation data
+    /// number 18):
     ///
     /// * `tcbLevels`: SGX components `[3,3,2,2,4,1,0,5,0..]` PCESVN 13 TDX components
     ///   `[5,0,3,0..]` UpToDate (2024-11-13); `[2,2,2,2,3,1,0,5,0..]` PCESVN 13 `[5,0,2,0..]`
@@ -254,6 +255,11 @@ impl CollateralProfile {
     ///   mask FFFFFFFF, attributes `11..` mask `FBFFFFFFFFFFFFFF0000000000000000`, one level
     ///   ISVSVN 4 UpToDate;
     /// * CRLs from the PCK Platform CA and the root, revoking nothing, cRLNumber 1.
+    ///
+    /// dcap-qvl accepts the TCB info and QE identity through `nextUpdate` inclusive, and
+    /// (through webpki) a CRL only before its nextUpdate, so the whole collateral verifies up
+    /// to `now + 30 days - 1 s`; one second past `now + 30 days` dcap-qvl reports
+    /// "TCBInfo expired" (it checks the TCB info before the PCK CRL).
     pub fn valid_at(now: UnixTime) -> Self {
         let from = UnixTime(now.0.saturating_sub(DAY));
         let until = UnixTime(now.0.saturating_add(30 * DAY));
@@ -316,7 +322,7 @@ impl CollateralProfile {
             crl_number: 1,
             revoked_ca_serials: Vec::new(),
             root_crl_this_update: from,
-            root_crl_next_update: until,
+            root_crl_next_update: UnixTime(now.0.saturating_add(365 * DAY)),
             root_crl_number: 1,
         }
     }
