@@ -118,7 +118,7 @@ pub fn default_cpu_svn() -> [u8; 16] {
 }
 
 /// Which PCK CA issues a PCK certificate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PckCaKind {
     /// The PCK Platform CA: multi-package (Scalable) platforms, the TDX case. Its leaves carry
     /// PlatformInstanceID and Configuration.
@@ -169,8 +169,8 @@ impl HierarchyCert {
         pem_certificate(&self.der)
     }
 
-    /// Issues the certificate of `common_name` with `role` for `key`, signed by `issuer` (or
-    /// self-signed when `issuer` is `None`).
+    /// Issues the certificate of `common_name` with `role` for `key`, signed by the root
+    /// `issuer`, or self-signed when `issuer` is `None`.
     fn issue(
         common_name: &str,
         role: Role,
@@ -181,29 +181,29 @@ impl HierarchyCert {
         let spki = cert::spki(&key)?;
         let key_id = cert::key_identifier(&spki)?;
         let serial = key_id.as_bytes().to_vec();
-        let (not_before, issuer_role) = match role {
-            Role::Root => (ROOT_NOT_BEFORE, Role::Root),
-            _ => (CA_NOT_BEFORE, Role::Root),
-        };
         let fields = CertFields {
             role,
             serial: &serial,
             subject: name.clone(),
             spki,
-            not_before,
+            not_before: if issuer.is_some() {
+                CA_NOT_BEFORE
+            } else {
+                ROOT_NOT_BEFORE
+            },
             not_after: CA_NOT_AFTER,
             pck_ca: PckCaKind::Platform,
             extra: Vec::new(),
         };
         let der = match issuer {
-            Some(issuer) => cert::issue(fields, &issuer.issuer(), issuer_role)?,
+            Some(issuer) => cert::issue(fields, &issuer.issuer(), Role::Root)?,
             None => {
                 let own = Issuer {
                     name: &name,
                     key_id: &key_id,
                     key: &key,
                 };
-                cert::issue(fields, &own, issuer_role)?
+                cert::issue(fields, &own, Role::Root)?
             }
         };
         Ok(Self {

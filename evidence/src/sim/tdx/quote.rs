@@ -1,7 +1,7 @@
 //! DCAP TDX quotes (v4 and v5) in the byte layout of Intel's TD Quoting Enclave.
 //!
-//! Layout (Intel TDX DCAP Quoting Library API, Appendix A.3 "Version 4 Quote Format" and A.4
-//! "Version 5 Quote Format"; all integers little-endian):
+//! Layout (Intel TDX DCAP Quoting Library API, appendix A.3 "Version 4 Quote Format (TDX-ECDSA,
+//! SGX-ECDSA, and SGX-EPID)" and A.4 "Version 5 Quote Format"; integers little-endian):
 //!
 //! ```text
 //! header (48)               version, att_key_type, tee_type, 4 reserved, QE vendor ID, user data
@@ -39,7 +39,8 @@ pub(super) const QE_REPORT_LEN: usize = 384;
 /// Certification data type 6: QE report certification data.
 const CERT_DATA_QE_REPORT: u16 = 6;
 
-/// Quote header, Intel TDX DCAP Quoting Library API A.3.1 (v4) / A.4.1 (v5), 48 bytes. Bytes
+/// Quote header, Intel TDX DCAP Quoting Library API appendix A.3 (v4) and A.4 (v5), table
+/// "Quote Header", 48 bytes. Bytes
 /// 8..12 (QE SVN and PCE SVN in SGX v3 quotes) are reserved and zero in TDX quotes.
 #[derive(IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
@@ -55,7 +56,8 @@ struct Header {
 
 const _: () = assert!(size_of::<Header>() == HEADER_LEN);
 
-/// v5 quote body descriptor, Intel TDX DCAP Quoting Library API A.4.2, 6 bytes.
+/// v5 quote body descriptor (body type, body size), Intel TDX DCAP Quoting Library API
+/// appendix A.4, 6 bytes.
 #[derive(IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 struct BodyDescriptor {
@@ -65,8 +67,8 @@ struct BodyDescriptor {
 
 const _: () = assert!(size_of::<BodyDescriptor>() == 6);
 
-/// TD 1.0 quote body (TD report), Intel TDX DCAP Quoting Library API A.3.2 "TD Quote Body",
-/// 584 bytes.
+/// TD 1.0 quote body (the TD report), Intel TDX DCAP Quoting Library API appendix A.3, table
+/// "TD Quote Body", 584 bytes.
 #[derive(IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 struct TdReport10 {
@@ -86,7 +88,7 @@ struct TdReport10 {
 
 const _: () = assert!(size_of::<TdReport10>() == TD10_BODY_LEN);
 
-/// TD 1.5 quote body, Intel TDX DCAP Quoting Library API A.4.3 "TD Quote Body v1.5", 648
+/// TD 1.5 quote body, Intel TDX DCAP Quoting Library API appendix A.4 (body type 3), 648
 /// bytes: the TD 1.0 body, TEE_TCB_SVN2 and MR_SERVICETD.
 #[derive(IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
@@ -98,8 +100,9 @@ struct TdReport15 {
 
 const _: () = assert!(size_of::<TdReport15>() == TD15_BODY_LEN);
 
-/// SGX REPORTBODY, the QE report, 384 bytes (Intel SDM vol. 3D, EREPORT's REPORT structure;
-/// DCAP Quoting Library API A.3.10 "Enclave Report Body").
+/// SGX REPORTBODY, the QE report, 384 bytes: the REPORT structure of EREPORT (Intel SDM
+/// vol. 3D) without KEYID and MAC, as in the DCAP Quoting Library API appendix A.3 table
+/// "Enclave Report Body".
 #[derive(IntoBytes, Immutable, KnownLayout)]
 #[repr(C)]
 struct EnclaveReportBody {
@@ -120,7 +123,7 @@ struct EnclaveReportBody {
 const _: () = assert!(size_of::<EnclaveReportBody>() == QE_REPORT_LEN);
 
 /// The header and body of a quote: the bytes the attestation key signs.
-pub(super) fn signed_part(td: &TdProfile, qe_id: &[u8; 16], report_data: &[u8; 64]) -> Vec<u8> {
+fn signed_part(td: &TdProfile, qe_id: &[u8; 16], report_data: &[u8; 64]) -> Vec<u8> {
     let mut user_data = [0; 20];
     user_data
         .iter_mut()
@@ -183,7 +186,7 @@ fn descriptor(body_type: u16, size: usize) -> BodyDescriptor {
 
 /// The QE report of `p` for the attestation key `att_key` (raw x||y): REPORT_DATA is
 /// SHA-256(att_key || QE auth data) || 32 zero bytes unless the profile overrides it.
-pub(super) fn qe_report(p: &PlatformProfile, att_key: &[u8; 64]) -> [u8; QE_REPORT_LEN] {
+fn qe_report(p: &PlatformProfile, att_key: &[u8; 64]) -> [u8; QE_REPORT_LEN] {
     let report_data = p.qe_report_data.unwrap_or_else(|| {
         let mut data = [0; 64];
         let hash = Sha256::new()
