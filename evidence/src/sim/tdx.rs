@@ -506,6 +506,8 @@ impl IntelHierarchy {
 
     /// Signs the collateral of `profile`: TCB info and QE identity with the TCB Signing key,
     /// the PCK CRL with the PCK CA of `profile.pck_crl_issuer`, the root CA CRL with the root.
+    /// The TCB info issuer chain is the TCB Signing certificate (re-issued when
+    /// `profile.tcb_signing_validity` is set) and the root.
     ///
     /// # Errors
     ///
@@ -517,7 +519,13 @@ impl IntelHierarchy {
         Ok(SimCollateral {
             tcb_info_response,
             qe_identity_response,
-            tcb_signing_chain_pem: self.tcb_signing_chain_pem(),
+            tcb_signing_chain_pem: match profile.tcb_signing_validity {
+                None => self.tcb_signing_chain_pem(),
+                Some((not_before, not_after)) => {
+                    pem_certificate(&self.reissue_tcb_signing(not_before, not_after)?)
+                        + &self.root.pem()
+                }
+            },
             pck_crl_der: self.issue_pck_crl(
                 profile.pck_crl_issuer,
                 &profile.revoked_pck_serials,
@@ -533,6 +541,31 @@ impl IntelHierarchy {
                 profile.root_crl_number,
             )?,
         })
+    }
+
+    /// The TCB Signing certificate (DER) re-issued by the root with another validity period,
+    /// same key, serial, names and extensions: for an expired or not yet valid signer of the
+    /// TCB info and QE identity (see [`CollateralProfile::tcb_signing_validity`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Time`] for a bound outside 1970..=9999.
+    pub fn reissue_tcb_signing(
+        &self,
+        not_before: UnixTime,
+        not_after: UnixTime,
+    ) -> Result<Vec<u8>, SimError> {
+        let fields = CertFields {
+            role: Role::TcbSigning,
+            serial: &self.tcb_signing.serial,
+            subject: self.tcb_signing.name.clone(),
+            spki: cert::spki(&self.tcb_signing.key)?,
+            not_before,
+            not_after,
+            pck_ca: PckCaKind::Platform,
+            extra: Vec::new(),
+        };
+        cert::issue(fields, &self.root.issuer(), Role::Root)
     }
 
     /// The signature (raw r||s, 64 bytes) of the TCB Signing key over the exact bytes of a

@@ -217,6 +217,10 @@ pub struct CollateralProfile {
     pub root_crl_next_update: UnixTime,
     /// Root CA CRL cRLNumber.
     pub root_crl_number: u32,
+    /// `Some((notBefore, notAfter))` ships a TCB Signing certificate re-issued with that
+    /// validity (same key) in the issuer chain, for an expired signer; `None` ships the
+    /// hierarchy's (valid 2018-2049).
+    pub tcb_signing_validity: Option<(UnixTime, UnixTime)>,
 }
 
 /// 2024-11-13T00:00:00Z, tcbDate of the default UpToDate levels (Intel's TCB-R of Nov 2024).
@@ -324,6 +328,7 @@ impl CollateralProfile {
             root_crl_this_update: from,
             root_crl_next_update: UnixTime(now.0.saturating_add(365 * DAY)),
             root_crl_number: 1,
+            tcb_signing_validity: None,
         }
     }
 

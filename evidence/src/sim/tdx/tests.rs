@@ -592,6 +592,26 @@ fn tampered_collateral_needs_the_tcb_signing_key() {
 }
 
 #[test]
+fn expired_tcb_signing_certificate_is_rejected() {
+    let h = hierarchy();
+    let mut profile = CollateralProfile::valid_at(NOW);
+    profile.tcb_signing_validity = Some((UnixTime(NOW.0 - 400 * 86_400), UnixTime(NOW.0 - 1)));
+    let collateral = h.collateral(&profile).unwrap();
+    let chain = der_certs(collateral.tcb_signing_chain_pem.as_bytes());
+    assert_eq!(chain.len(), 2);
+    assert_ne!(chain[0], h.tcb_signing_der());
+    assert_eq!(cert_shape(&chain[0]), cert_shape(h.tcb_signing_der()));
+    let quote = default_platform()
+        .quote(&TdProfile::default(), &[0; 64])
+        .unwrap();
+    assert_rejected(verify_at(h, &quote, &collateral, NOW), "CertExpired");
+    // Valid again, the re-issued certificate verifies: same key.
+    profile.tcb_signing_validity = Some((UnixTime(NOW.0 - 1), UnixTime(NOW.0 + 86_400)));
+    let collateral = h.collateral(&profile).unwrap();
+    assert!(verify_at(h, &quote, &collateral, NOW).is_ok());
+}
+
+#[test]
 fn tcb_component_counts_are_checked() {
     // THREATS D4.
     let mut profile = CollateralProfile::valid_at(NOW);
