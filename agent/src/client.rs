@@ -11,7 +11,7 @@ use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{self, AttestRequest, ChallengeRequest};
 use zeroize::Zeroizing;
 
-use crate::collect::{CollectError, SnpSource};
+use crate::collect::{CollectError, CpuSource};
 
 use warden_proto::CORRELATION_ID_HEADER;
 
@@ -158,13 +158,14 @@ pub async fn challenge(client: &mut VerifierClient<Channel>) -> Result<Nonce, Ag
 }
 
 /// Collects CPU evidence from `source` bound to `nonce`, the TEE key and `model`, as the
-/// binding rules require (no GPUs yet).
+/// binding rules require (no GPUs yet). The bundle's `cpu.tee` names the TEE that produced the
+/// evidence.
 ///
 /// # Errors
 ///
 /// [`AgentError::Collect`].
 pub fn evidence_bundle(
-    source: &SnpSource,
+    source: &CpuSource,
     nonce: &Nonce,
     pair: &TeeKeyPair,
     model: &ModelManifest,
@@ -174,7 +175,7 @@ pub fn evidence_bundle(
     Ok(v1::EvidenceBundle {
         nonce: nonce.as_bytes().to_vec(),
         cpu: Some(v1::CpuEvidence {
-            tee: v1::Tee::SevSnp.into(),
+            tee: v1::Tee::from(cpu.tee).into(),
             report: cpu.report,
             certificates: cpu.certificates,
         }),
@@ -192,7 +193,7 @@ pub fn evidence_bundle(
 /// [`AgentError`] for each step.
 pub async fn attest(
     client: &mut VerifierClient<Channel>,
-    source: &SnpSource,
+    source: &CpuSource,
     model: &ModelManifest,
     key_ids: &[String],
 ) -> Result<Released, AgentError> {

@@ -26,7 +26,7 @@ use warden_evidence::sim::snp::{AmdHierarchy, HierarchyExport, ReportBuilder, Ve
 use warden_evidence::snp::{CertTable, Product};
 use zeroize::Zeroizing;
 
-use super::{CollectError, CpuEvidence};
+use super::{CollectError, CpuEvidence, Tee};
 
 /// The hierarchy, owned or shared with the rest of the process (tests).
 #[derive(Debug)]
@@ -168,6 +168,7 @@ impl SimulatedSnp {
             table.vcek = Some(vek.der().to_vec());
         }
         Ok(CpuEvidence {
+            tee: Tee::SevSnp,
             report: report.to_vec(),
             certificates: table.encode(),
         })
