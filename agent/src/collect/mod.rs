@@ -117,6 +117,8 @@ pub enum CpuSource {
     },
     /// A simulated SEV-SNP CVM, for tests and demos only.
     Simulated(Box<sim::SimulatedSnp>),
+    /// A simulated TDX CVM, for tests and demos only.
+    SimulatedTdx(Box<sim::SimulatedTdx>),
 }
 
 /// The former name of [`CpuSource`], from when it served SEV-SNP only. Kept so that callers
@@ -291,9 +293,12 @@ pub enum CollectError {
         /// The parse error.
         source: SnpError,
     },
-    /// The SEV-SNP simulator failed.
-    #[error("simulated SEV-SNP: {0}")]
+    /// A simulator (SEV-SNP or TDX) failed.
+    #[error("simulated CVM: {0}")]
     Sim(#[from] SimError),
+    /// The system clock reads before 1970, so simulated collateral cannot be dated.
+    #[error("the system clock is before 1970; cannot date simulated TDX collateral")]
+    ClockBeforeEpoch,
 }
 
 impl CollectError {
@@ -416,6 +421,7 @@ impl CpuSource {
             }
             Self::SevGuest { device } => snp::ext_report(device, report_data),
             Self::Simulated(sim) => sim.collect(report_data),
+            Self::SimulatedTdx(sim) => sim.collect(report_data),
         }
     }
 
@@ -424,12 +430,13 @@ impl CpuSource {
         match self {
             Self::ConfigfsTsm { tee, .. } => *tee,
             Self::SevGuest { .. } | Self::Simulated(_) => Some(Tee::SevSnp),
+            Self::SimulatedTdx(_) => Some(Tee::Tdx),
         }
     }
 
     /// Whether this source is a simulated CVM.
     pub fn is_simulated(&self) -> bool {
-        matches!(self, Self::Simulated(_))
+        matches!(self, Self::Simulated(_) | Self::SimulatedTdx(_))
     }
 }
 
@@ -453,6 +460,7 @@ impl fmt::Display for CpuSource {
             }
             Self::SevGuest { device } => write!(f, "SEV-SNP through {}", device.display()),
             Self::Simulated(sim) => write!(f, "simulated SEV-SNP ({})", sim.product().name()),
+            Self::SimulatedTdx(_) => f.write_str("simulated TDX"),
         }
     }
 }

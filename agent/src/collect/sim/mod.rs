@@ -3,13 +3,16 @@
 //!
 //! - [`SimulatedSnp`] ([`snp`]): SEV-SNP reports and certificate tables, one directory per
 //!   product (`sim/milan/`, `sim/genoa/`, `sim/turin/`).
+//! - [`SimulatedTdx`] ([`tdx`]): TDX quotes and the DCAP collateral to verify them (`sim/tdx/`).
 //!
 //! A verifier accepts simulated evidence only when its operator configures the generated roots
 //! as insecure test roots; nothing here is ever used unless asked for with `--simulate`.
 
 pub mod snp;
+pub mod tdx;
 
 pub use snp::SimulatedSnp;
+pub use tdx::SimulatedTdx;
 
 use std::fs;
 use std::io::Write;
@@ -91,6 +94,25 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CollectError> 
         .open(path)
         .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
         .map_err(CollectError::io("write", path))
+}
+
+/// Replaces `path` with `bytes` (mode `mode`) atomically: a new file beside it, renamed over.
+fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CollectError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.tmp-{}-{:08x}",
+        std::process::id(),
+        UnwrapErr(OsRng).next_u32()
+    ));
+    let result = write_file(&tmp, bytes, mode)
+        .and_then(|()| fs::rename(&tmp, path).map_err(CollectError::io("rename", &tmp)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CollectError> {
