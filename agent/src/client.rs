@@ -259,3 +259,54 @@ pub fn open_all(
         keys,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use warden_evidence::sim::snp::{AmdHierarchy, simulated_chip_id};
+    use warden_evidence::sim::tdx::IntelHierarchy;
+    use warden_evidence::snp::Product;
+    use warden_proto::binding::{HashAlgorithm, ModelResource, Serialization};
+
+    use super::*;
+    use crate::collect::sim::{SimulatedSnp, SimulatedTdx};
+    use crate::collect::tdx::quote_report_data;
+
+    fn model() -> ModelManifest {
+        ModelManifest::new(
+            Serialization::Files,
+            HashAlgorithm::Sha256,
+            vec![ModelResource::new("model.safetensors", vec![1; 32])],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_bundle_names_the_tee_and_binds_the_evidence() {
+        let nonce = Nonce::from_bytes([7; 32]);
+        let pair = TeeKeyPair::generate();
+        let model = model();
+        let expected = binding::report_data(&nonce, pair.public_key(), &model.digest(), &[]);
+
+        let tdx = CpuSource::SimulatedTdx(Box::new(SimulatedTdx::from_hierarchy(
+            IntelHierarchy::shared(),
+        )));
+        let bundle = evidence_bundle(&tdx, &nonce, &pair, &model).unwrap();
+        let cpu = bundle.cpu.unwrap();
+        assert_eq!(cpu.tee(), v1::Tee::Tdx);
+        assert!(cpu.certificates.is_empty());
+        assert_eq!(quote_report_data(&cpu.report), Ok(expected));
+        assert_eq!(bundle.nonce, nonce.as_bytes());
+        assert_eq!(bundle.tee_pubkey, pair.public_key().as_bytes());
+
+        let snp = CpuSource::Simulated(Box::new(SimulatedSnp::from_hierarchy(
+            AmdHierarchy::shared(Product::Milan),
+            simulated_chip_id(Product::Milan, 1),
+        )));
+        let cpu = evidence_bundle(&snp, &nonce, &pair, &model)
+            .unwrap()
+            .cpu
+            .unwrap();
+        assert_eq!(cpu.tee(), v1::Tee::SevSnp);
+        assert!(!cpu.certificates.is_empty());
+    }
+}

@@ -9,10 +9,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 use warden_agent::client;
-use warden_agent::collect::sim::SimulatedSnp;
+use warden_agent::collect::sim::{SimulatedSnp, SimulatedTdx};
 use warden_agent::collect::{self, CpuSource, Interfaces, Tee};
 use warden_agent::model;
 use warden_agent::{BindingInputs, parse_hex32};
+use warden_evidence::sim::tdx::QuoteVersion;
 use warden_evidence::snp::Product;
 use warden_proto::binding::{self, GpuDigest, ModelDigest, Nonce, TeePublicKey};
 use warden_proto::seal::TeeKeyPair;
@@ -223,7 +224,29 @@ impl SourceArgs {
                 if self.sim_product.is_some() {
                     bail!("--sim-product names an SEV-SNP product; it does not go with --tee tdx");
                 }
-                bail!("simulated TDX is not available yet")
+                let version = match self.sim_quote_version.unwrap_or(SimQuoteVersion::V4) {
+                    SimQuoteVersion::V4 => QuoteVersion::V4,
+                    SimQuoteVersion::V5 => QuoteVersion::V5Td15,
+                    SimQuoteVersion::V5Td10 => QuoteVersion::V5Td10,
+                };
+                let sim =
+                    SimulatedTdx::open_or_create(&self.state_dir)?.with_quote_version(version);
+                let root = sim.root_ca_path().unwrap_or_default();
+                let collateral = sim.collateral_dir().unwrap_or_default();
+                let until = sim
+                    .collateral_next_update()
+                    .map_or_else(String::new, |t| format!(", valid until {t}"));
+                eprintln!(
+                    "warning: simulated TDX evidence (test hierarchy in {}); not a real TEE\n  \
+                     test root CA: {} (trust it in the verifier as an insecure test root)\n  \
+                     collateral:   {}{until} (load it with `warden-verifier collateral import \
+                     {}`)",
+                    root.parent().unwrap_or(&root).display(),
+                    root.display(),
+                    collateral.display(),
+                    collateral.display(),
+                );
+                Ok(CpuSource::SimulatedTdx(Box::new(sim)))
             }
             Some(TeeArg::Snp) | None => {
                 if self.sim_quote_version.is_some() {
