@@ -268,6 +268,7 @@ mod tests {
     use warden_proto::binding::{HashAlgorithm, ModelResource, Serialization};
 
     use super::*;
+    use crate::collect::SnpSource;
     use crate::collect::sim::{SimulatedSnp, SimulatedTdx};
     use crate::collect::tdx::quote_report_data;
 
@@ -298,9 +299,12 @@ mod tests {
         assert_eq!(bundle.nonce, nonce.as_bytes());
         assert_eq!(bundle.tee_pubkey, pair.public_key().as_bytes());
 
-        let snp = CpuSource::Simulated(Box::new(SimulatedSnp::from_hierarchy(
-            AmdHierarchy::shared(Product::Milan),
-            simulated_chip_id(Product::Milan, 1),
+        // Through the former name and an Arc, as callers written for SEV-SNP only do.
+        let snp = std::sync::Arc::new(SnpSource::Simulated(Box::new(
+            SimulatedSnp::from_hierarchy(
+                AmdHierarchy::shared(Product::Milan),
+                simulated_chip_id(Product::Milan, 1),
+            ),
         )));
         let cpu = evidence_bundle(&snp, &nonce, &pair, &model)
             .unwrap()
