@@ -11,7 +11,7 @@ use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{self, AttestRequest, ChallengeRequest};
 use zeroize::Zeroizing;
 
-use crate::collect::{CollectError, SnpSource};
+use crate::collect::{CollectError, CpuSource};
 
 use warden_proto::CORRELATION_ID_HEADER;
 
@@ -158,13 +158,14 @@ pub async fn challenge(client: &mut VerifierClient<Channel>) -> Result<Nonce, Ag
 }
 
 /// Collects CPU evidence from `source` bound to `nonce`, the TEE key and `model`, as the
-/// binding rules require (no GPUs yet).
+/// binding rules require (no GPUs yet). The bundle's `cpu.tee` names the TEE that produced the
+/// evidence.
 ///
 /// # Errors
 ///
 /// [`AgentError::Collect`].
 pub fn evidence_bundle(
-    source: &SnpSource,
+    source: &CpuSource,
     nonce: &Nonce,
     pair: &TeeKeyPair,
     model: &ModelManifest,
@@ -174,7 +175,7 @@ pub fn evidence_bundle(
     Ok(v1::EvidenceBundle {
         nonce: nonce.as_bytes().to_vec(),
         cpu: Some(v1::CpuEvidence {
-            tee: v1::Tee::SevSnp.into(),
+            tee: v1::Tee::from(cpu.tee).into(),
             report: cpu.report,
             certificates: cpu.certificates,
         }),
@@ -192,7 +193,7 @@ pub fn evidence_bundle(
 /// [`AgentError`] for each step.
 pub async fn attest(
     client: &mut VerifierClient<Channel>,
-    source: &SnpSource,
+    source: &CpuSource,
     model: &ModelManifest,
     key_ids: &[String],
 ) -> Result<Released, AgentError> {
@@ -257,4 +258,59 @@ pub fn open_all(
         correlation_id: response.correlation_id,
         keys,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use warden_evidence::sim::snp::{AmdHierarchy, simulated_chip_id};
+    use warden_evidence::sim::tdx::IntelHierarchy;
+    use warden_evidence::snp::Product;
+    use warden_proto::binding::{HashAlgorithm, ModelResource, Serialization};
+
+    use super::*;
+    use crate::collect::SnpSource;
+    use crate::collect::sim::{SimulatedSnp, SimulatedTdx};
+    use crate::collect::tdx::quote_report_data;
+
+    fn model() -> ModelManifest {
+        ModelManifest::new(
+            Serialization::Files,
+            HashAlgorithm::Sha256,
+            vec![ModelResource::new("model.safetensors", vec![1; 32])],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_bundle_names_the_tee_and_binds_the_evidence() {
+        let nonce = Nonce::from_bytes([7; 32]);
+        let pair = TeeKeyPair::generate();
+        let model = model();
+        let expected = binding::report_data(&nonce, pair.public_key(), &model.digest(), &[]);
+
+        let tdx = CpuSource::SimulatedTdx(Box::new(SimulatedTdx::from_hierarchy(
+            IntelHierarchy::shared(),
+        )));
+        let bundle = evidence_bundle(&tdx, &nonce, &pair, &model).unwrap();
+        let cpu = bundle.cpu.unwrap();
+        assert_eq!(cpu.tee(), v1::Tee::Tdx);
+        assert!(cpu.certificates.is_empty());
+        assert_eq!(quote_report_data(&cpu.report), Ok(expected));
+        assert_eq!(bundle.nonce, nonce.as_bytes());
+        assert_eq!(bundle.tee_pubkey, pair.public_key().as_bytes());
+
+        // Through the former name and an Arc, as callers written for SEV-SNP only do.
+        let snp = std::sync::Arc::new(SnpSource::Simulated(Box::new(
+            SimulatedSnp::from_hierarchy(
+                AmdHierarchy::shared(Product::Milan),
+                simulated_chip_id(Product::Milan, 1),
+            ),
+        )));
+        let cpu = evidence_bundle(&snp, &nonce, &pair, &model)
+            .unwrap()
+            .cpu
+            .unwrap();
+        assert_eq!(cpu.tee(), v1::Tee::SevSnp);
+        assert!(!cpu.certificates.is_empty());
+    }
 }

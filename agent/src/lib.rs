@@ -1,7 +1,8 @@
 //! The Warden agent: runs inside a confidential VM, binds its evidence to the verifier's nonce,
 //! its TEE key and the model it serves (`warden_proto::binding`), and asks for keys.
 //!
-//! - [`collect`]: SEV-SNP evidence from configfs-tsm, `/dev/sev-guest`, or a simulated CVM.
+//! - [`collect`]: SEV-SNP reports and TDX quotes from configfs-tsm, SEV-SNP reports from
+//!   `/dev/sev-guest`, or either from a simulated CVM.
 //! - [`model`]: the model manifest of a directory.
 //! - [`client`]: one attestation against the verifier, and opening the released keys.
 //!

@@ -3,14 +3,17 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tracing_subscriber::EnvFilter;
 use warden_agent::client;
-use warden_agent::collect::sim::SimulatedSnp;
-use warden_agent::collect::{self, SnpSource};
+use warden_agent::collect::sim::{SimulatedSnp, SimulatedTdx};
+use warden_agent::collect::{self, CpuSource, Interfaces, Tee};
 use warden_agent::model;
 use warden_agent::{BindingInputs, parse_hex32};
+use warden_evidence::sim::tdx::QuoteVersion;
 use warden_evidence::snp::Product;
 use warden_proto::binding::{self, GpuDigest, ModelDigest, Nonce, TeePublicKey};
 use warden_proto::seal::TeeKeyPair;
@@ -92,31 +95,95 @@ enum BindingCommand {
     },
 }
 
+/// Where the CPU evidence comes from.
 #[derive(Debug, Args)]
 struct SourceArgs {
-    /// Produce simulated SEV-SNP evidence, signed by a generated ARK/ASK/VCEK hierarchy kept in
-    /// --state-dir. A verifier accepts it only if its configuration names that hierarchy under
-    /// `insecure_test_roots`. For testing without hardware: never a fallback.
+    /// The CPU TEE to collect evidence from: `snp` (AMD SEV-SNP) or `tdx` (Intel TDX).
+    ///
+    /// Without it the agent finds out: through configfs-tsm the kernel's provider says which
+    /// TEE this guest is (`sev_guest` or `tdx_guest`); without configfs-tsm, --sev-guest means
+    /// SEV-SNP, and --tdx-guest alone means a TDX guest whose kernel is too old to produce
+    /// quotes (Linux 6.7 or later with configfs-tsm is needed), which is an error. Naming the
+    /// TEE makes a guest of the other kind an error instead. With --simulate it picks the
+    /// simulated TEE (default: snp).
+    #[arg(long, value_enum, value_name = "TEE")]
+    tee: Option<TeeArg>,
+    /// Produce simulated evidence instead of asking the hardware, for testing without a TEE;
+    /// never a fallback.
+    ///
+    /// SEV-SNP (the default, or --tee snp): reports signed by a generated ARK/ASK/VCEK
+    /// hierarchy kept in --state-dir; a verifier accepts them only if its configuration names
+    /// `<state-dir>/sim/<product>/cert_chain.pem` under `insecure_test_roots`.
+    ///
+    /// TDX (--tee tdx): byte-exact v4 (or v5) quotes signed through a generated Intel-like
+    /// DCAP hierarchy (root CA, PCK CA, PCK, quoting enclave) kept in `<state-dir>/sim/tdx/`,
+    /// with matching signed collateral (TCB info, QE identity, CRLs) in
+    /// `<state-dir>/sim/tdx/collateral/`, refreshed when it is missing or expires within a
+    /// day. A verifier accepts the quotes only if it trusts `<state-dir>/sim/tdx/root_ca.pem`
+    /// as an insecure test root and has imported the collateral with
+    /// `warden-verifier collateral import <state-dir>/sim/tdx/collateral`.
     #[arg(long)]
     simulate: bool,
-    /// The simulated product.
-    #[arg(long, value_enum, default_value = "milan", requires = "simulate")]
-    sim_product: SimProduct,
-    /// The agent's state directory (the simulated hierarchy lives in `<dir>/sim/`).
+    /// The simulated SEV-SNP product [default: milan].
+    #[arg(long, value_enum, value_name = "PRODUCT", requires = "simulate")]
+    sim_product: Option<SimProduct>,
+    /// The simulated TDX quote format [default: 4]. `4`: quote v4 with a TD 1.0 report body;
+    /// `5`: quote v5 with a TD 1.5 report body (TEE_TCB_SVN2, MRSERVICETD); `5-td10`: quote
+    /// v5 with a TD 1.0 report body.
+    #[arg(long, value_enum, value_name = "VERSION", requires = "simulate")]
+    sim_quote_version: Option<SimQuoteVersion>,
+    /// The agent's state directory (simulated hierarchies live in `<dir>/sim/`).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/warden-agent")]
     state_dir: PathBuf,
-    /// configfs-tsm report directory.
+    /// configfs-tsm report directory (Linux 6.7+; SEV-SNP and TDX).
     #[arg(
         long,
         value_name = "DIR",
         default_value = "/sys/kernel/config/tsm/report"
     )]
     configfs_tsm: PathBuf,
-    /// SEV guest device, used when configfs-tsm is absent.
+    /// SEV guest device, used for SEV-SNP when configfs-tsm is absent.
     #[arg(long, value_name = "PATH", default_value = "/dev/sev-guest")]
     sev_guest: PathBuf,
+    /// TDX guest device. Only its presence is looked at: without configfs-tsm it explains
+    /// that this TDX guest's kernel cannot produce quotes.
+    #[arg(long, value_name = "PATH", default_value = "/dev/tdx_guest")]
+    tdx_guest: PathBuf,
+    /// How long to wait, in seconds, for the kernel to produce a report or quote through
+    /// configfs-tsm.
+    ///
+    /// On TDX the kernel asks the host's quote generation service (QGS), which can be slow or
+    /// hang. When the deadline passes the agent gives up with an error and removes its
+    /// configfs-tsm entry if the kernel allows; the kernel request itself may still complete
+    /// in the background. Not used with --simulate.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
+    quote_timeout: u64,
 }
 
+/// `--tee`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TeeArg {
+    /// AMD SEV-SNP.
+    Snp,
+    /// Intel TDX.
+    Tdx,
+}
+
+impl From<TeeArg> for Tee {
+    fn from(tee: TeeArg) -> Self {
+        match tee {
+            TeeArg::Snp => Tee::SevSnp,
+            TeeArg::Tdx => Tee::Tdx,
+        }
+    }
+}
+
+/// `--sim-product`.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum SimProduct {
     Milan,
@@ -124,22 +191,79 @@ enum SimProduct {
     Turin,
 }
 
+/// `--sim-quote-version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SimQuoteVersion {
+    /// Quote v4, TD 1.0 report body.
+    #[value(name = "4")]
+    V4,
+    /// Quote v5, TD 1.5 report body.
+    #[value(name = "5")]
+    V5,
+    /// Quote v5, TD 1.0 report body.
+    #[value(name = "5-td10")]
+    V5Td10,
+}
+
 impl SourceArgs {
-    fn open(&self) -> Result<SnpSource> {
-        if self.simulate {
-            let product = match self.sim_product {
-                SimProduct::Milan => Product::Milan,
-                SimProduct::Genoa => Product::Genoa,
-                SimProduct::Turin => Product::Turin,
+    fn open(&self) -> Result<CpuSource> {
+        let tee = self.tee.map(Tee::from);
+        if !self.simulate {
+            let interfaces = Interfaces {
+                configfs_tsm: self.configfs_tsm.clone(),
+                sev_guest: self.sev_guest.clone(),
+                tdx_guest: self.tdx_guest.clone(),
+                timeout: Duration::from_secs(self.quote_timeout),
             };
-            let sim = SimulatedSnp::open_or_create(&self.state_dir, product)?;
-            eprintln!(
-                "warning: simulated SEV-SNP evidence (test hierarchy {}); not a real TEE",
-                sim.cert_chain_path().unwrap_or_default().display()
-            );
-            Ok(SnpSource::Simulated(Box::new(sim)))
-        } else {
-            Ok(collect::detect_snp(&self.configfs_tsm, &self.sev_guest)?)
+            let source = collect::detect(&interfaces, tee)?;
+            tracing::debug!(%source, "evidence source");
+            return Ok(source);
+        }
+        match self.tee {
+            Some(TeeArg::Tdx) => {
+                if self.sim_product.is_some() {
+                    bail!("--sim-product names an SEV-SNP product; it does not go with --tee tdx");
+                }
+                let version = match self.sim_quote_version.unwrap_or(SimQuoteVersion::V4) {
+                    SimQuoteVersion::V4 => QuoteVersion::V4,
+                    SimQuoteVersion::V5 => QuoteVersion::V5Td15,
+                    SimQuoteVersion::V5Td10 => QuoteVersion::V5Td10,
+                };
+                let sim =
+                    SimulatedTdx::open_or_create(&self.state_dir)?.with_quote_version(version);
+                let root = sim.root_ca_path().unwrap_or_default();
+                let collateral = sim.collateral_dir().unwrap_or_default();
+                let until = sim
+                    .collateral_next_update()
+                    .map_or_else(String::new, |t| format!(", valid until {t}"));
+                eprintln!(
+                    "warning: simulated TDX evidence (test hierarchy in {}); not a real TEE\n  \
+                     test root CA: {} (trust it in the verifier as an insecure test root)\n  \
+                     collateral:   {}{until} (load it with `warden-verifier collateral import \
+                     {}`)",
+                    root.parent().unwrap_or(&root).display(),
+                    root.display(),
+                    collateral.display(),
+                    collateral.display(),
+                );
+                Ok(CpuSource::SimulatedTdx(Box::new(sim)))
+            }
+            Some(TeeArg::Snp) | None => {
+                if self.sim_quote_version.is_some() {
+                    bail!("--sim-quote-version is for simulated TDX; add --tee tdx");
+                }
+                let product = match self.sim_product.unwrap_or(SimProduct::Milan) {
+                    SimProduct::Milan => Product::Milan,
+                    SimProduct::Genoa => Product::Genoa,
+                    SimProduct::Turin => Product::Turin,
+                };
+                let sim = SimulatedSnp::open_or_create(&self.state_dir, product)?;
+                eprintln!(
+                    "warning: simulated SEV-SNP evidence (test hierarchy {}); not a real TEE",
+                    sim.cert_chain_path().unwrap_or_default().display()
+                );
+                Ok(CpuSource::Simulated(Box::new(sim)))
+            }
         }
     }
 }
@@ -150,6 +274,14 @@ fn hex32(s: &str) -> Result<[u8; 32], String> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Warnings only by default (for example a configfs-tsm entry that could not be removed);
+    // RUST_LOG=debug shows which evidence source was picked.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
         Command::Attest {
             verifier,

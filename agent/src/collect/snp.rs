@@ -11,7 +11,7 @@ use std::path::Path;
 
 use warden_evidence::snp::{CertTable, REPORT_SIZE};
 
-use super::{CollectError, CpuEvidence};
+use super::{CollectError, CpuEvidence, Tee};
 
 /// The SEV-SNP guest device; the only one the `sev` crate opens.
 pub const DEFAULT_DEVICE: &str = "/dev/sev-guest";
@@ -84,6 +84,7 @@ fn evidence(device: &Path, report: Vec<u8>, table: &[u8]) -> Result<CpuEvidence,
             .encode()
     };
     Ok(CpuEvidence {
+        tee: Tee::SevSnp,
         report,
         certificates,
     })

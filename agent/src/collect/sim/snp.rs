@@ -15,9 +15,6 @@
 //! The directory is written under a temporary name and renamed into place, so a reader sees all
 //! of it or nothing.
 
-use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -26,28 +23,13 @@ use warden_evidence::sim::snp::{AmdHierarchy, HierarchyExport, ReportBuilder, Ve
 use warden_evidence::snp::{CertTable, Product};
 use zeroize::Zeroizing;
 
-use super::{CollectError, CpuEvidence};
-
-/// The hierarchy, owned or shared with the rest of the process (tests).
-#[derive(Debug)]
-enum Hierarchy {
-    Owned(Box<AmdHierarchy>),
-    Shared(&'static AmdHierarchy),
-}
-
-impl Hierarchy {
-    fn get(&self) -> &AmdHierarchy {
-        match self {
-            Self::Owned(h) => h,
-            Self::Shared(h) => h,
-        }
-    }
-}
+use super::{Held, create_once, make_dir, malformed, read_file, write_file};
+use crate::collect::{CollectError, CpuEvidence, Tee};
 
 /// A simulated SEV-SNP CVM: one chip of one product, its AMD hierarchy and VEKs.
 #[derive(Debug)]
 pub struct SimulatedSnp {
-    hierarchy: Hierarchy,
+    hierarchy: Held<AmdHierarchy>,
     chip_id: [u8; 64],
     dir: Option<PathBuf>,
     /// VEKs issued so far (issuing costs an RSA-4096 signature).
@@ -65,26 +47,18 @@ impl SimulatedSnp {
     /// [`CollectError::Sim`] if the stored hierarchy does not import.
     pub fn open_or_create(state_dir: &Path, product: Product) -> Result<Self, CollectError> {
         let sim_dir = state_dir.join("sim");
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&sim_dir)
-            .map_err(CollectError::io("create", &sim_dir))?;
         let name = product.name().to_ascii_lowercase();
-        let dir = sim_dir.join(&name);
-        if !dir.exists() {
-            create(&sim_dir, &name, &dir, product)?;
-        }
+        let dir = create_once(&sim_dir, &name, |tmp| create(tmp, product))?;
         load(&dir, product)
     }
 
     /// A simulated CVM over an existing hierarchy (for tests: `AmdHierarchy::shared`), with no
     /// files.
     pub fn from_hierarchy(hierarchy: &'static AmdHierarchy, chip_id: [u8; 64]) -> Self {
-        Self::new(Hierarchy::Shared(hierarchy), chip_id, None)
+        Self::new(Held::Shared(hierarchy), chip_id, None)
     }
 
-    fn new(hierarchy: Hierarchy, chip_id: [u8; 64], dir: Option<PathBuf>) -> Self {
+    fn new(hierarchy: Held<AmdHierarchy>, chip_id: [u8; 64], dir: Option<PathBuf>) -> Self {
         Self {
             hierarchy,
             chip_id,
@@ -95,7 +69,7 @@ impl SimulatedSnp {
 
     /// The product simulated.
     pub fn product(&self) -> Product {
-        self.hierarchy.get().product()
+        self.hierarchy.product()
     }
 
     /// The simulated chip's CHIP_ID.
@@ -105,7 +79,7 @@ impl SimulatedSnp {
 
     /// The hierarchy.
     pub fn hierarchy(&self) -> &AmdHierarchy {
-        self.hierarchy.get()
+        &self.hierarchy
     }
 
     /// `cert_chain.pem` (ASK then ARK): what a verifier must trust to accept this CVM's
@@ -141,7 +115,7 @@ impl SimulatedSnp {
         report_data: &[u8; 64],
         edit: impl FnOnce(&mut ReportBuilder),
     ) -> Result<CpuEvidence, CollectError> {
-        let h = self.hierarchy.get();
+        let h = &self.hierarchy;
         let product = h.product();
         let mut builder = ReportBuilder::new(product);
         builder.chip_id = self.chip_id;
@@ -168,6 +142,7 @@ impl SimulatedSnp {
             table.vcek = Some(vek.der().to_vec());
         }
         Ok(CpuEvidence {
+            tee: Tee::SevSnp,
             report: report.to_vec(),
             certificates: table.encode(),
         })
@@ -179,7 +154,7 @@ impl SimulatedSnp {
         if let Some((_, vek)) = veks.iter().find(|(p, _)| p == profile) {
             return Ok(Arc::clone(vek));
         }
-        let vek = Arc::new(self.hierarchy.get().issue_vek(profile)?);
+        let vek = Arc::new(self.hierarchy.issue_vek(profile)?);
         veks.push((profile.clone(), Arc::clone(&vek)));
         Ok(vek)
     }
@@ -190,8 +165,8 @@ const KEYS: [&str; 3] = ["ark.key", "ask.key", "asvk.key"];
 /// Certificate files.
 const CERTS: [&str; 3] = ["ark.der", "ask.der", "asvk.der"];
 
-/// Generates a CVM into a temporary directory and renames it to `dir`.
-fn create(sim_dir: &Path, name: &str, dir: &Path, product: Product) -> Result<(), CollectError> {
+/// Generates a CVM into `dir`.
+fn create(dir: &Path, product: Product) -> Result<(), CollectError> {
     let seed = UnwrapErr(OsRng).next_u64();
     let mut chip_id = [0; 64];
     UnwrapErr(OsRng).fill_bytes(&mut chip_id);
@@ -201,28 +176,7 @@ fn create(sim_dir: &Path, name: &str, dir: &Path, product: Product) -> Result<()
     }
     let hierarchy = AmdHierarchy::generate(product, seed);
     let export = hierarchy.export()?;
-
-    let tmp = sim_dir.join(format!(
-        ".{name}.tmp-{}-{:08x}",
-        std::process::id(),
-        UnwrapErr(OsRng).next_u32()
-    ));
-    let written = write_all(&tmp, &hierarchy, &export, &chip_id);
-    let placed = written.and_then(|()| {
-        fs::rename(&tmp, dir).or_else(|e| {
-            // Another agent won the race: use its CVM.
-            if dir.exists() {
-                Ok(())
-            } else {
-                Err(CollectError::io("rename", &tmp)(e))
-            }
-        })
-    });
-    if tmp.exists() {
-        // Best effort: a stale temporary directory is harmless.
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    placed
+    write_all(dir, &hierarchy, &export, &chip_id)
 }
 
 fn write_all(
@@ -232,11 +186,7 @@ fn write_all(
     chip_id: &[u8; 64],
 ) -> Result<(), CollectError> {
     let keys = dir.join("hierarchy");
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&keys)
-        .map_err(CollectError::io("create", &keys))?;
+    make_dir(&keys)?;
     write_file(
         &keys.join("seed"),
         export.seed.to_string().as_bytes(),
@@ -265,27 +215,6 @@ fn write_all(
         format!("{}\n", hex::encode(chip_id)).as_bytes(),
         0o644,
     )
-}
-
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CollectError> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
-        .map_err(CollectError::io("write", path))
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>, CollectError> {
-    fs::read(path).map_err(CollectError::io("read", path))
-}
-
-fn malformed(path: &Path, reason: &'static str) -> CollectError {
-    CollectError::Malformed {
-        path: path.to_path_buf(),
-        reason,
-    }
 }
 
 fn load(dir: &Path, product: Product) -> Result<SimulatedSnp, CollectError> {
@@ -317,7 +246,7 @@ fn load(dir: &Path, product: Product) -> Result<SimulatedSnp, CollectError> {
         .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
         .ok_or_else(|| malformed(&chip_path, "not 64 bytes of hex"))?;
     Ok(SimulatedSnp::new(
-        Hierarchy::Owned(Box::new(hierarchy)),
+        Held::Owned(Box::new(hierarchy)),
         chip_id,
         Some(dir.to_path_buf()),
     ))
@@ -325,6 +254,7 @@ fn load(dir: &Path, product: Product) -> Result<SimulatedSnp, CollectError> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     use warden_evidence::UnixTime;
