@@ -1,7 +1,14 @@
-//! Shared helpers for the cross-crate tests: a simulated SEV-SNP confidential VM that binds its
-//! report to a session exactly as the agent will, and the trust anchors that accept it.
+//! Shared helpers for the cross-crate tests: simulated SEV-SNP and TDX confidential VMs that bind
+//! their evidence to a session exactly as the agent will, and the trust anchors and collateral
+//! that accept it.
 
+use std::sync::OnceLock;
+
+use warden_evidence::UnixTime;
 use warden_evidence::sim::snp::{AmdHierarchy, ReportBuilder, SimError, VekProfile};
+use warden_evidence::sim::tdx::{
+    CollateralProfile, IntelHierarchy, PlatformProfile, SimCollateral, SimPlatform, TdProfile,
+};
 use warden_evidence::snp::{Product, ProductRoots, TrustAnchors};
 use warden_proto::binding::{self, ModelManifest, Nonce, TeePublicKey};
 use warden_proto::v1;
@@ -59,6 +66,45 @@ pub fn simulated_snp_bundle(
     })
 }
 
+/// The shared simulated TDX platform (default profile) of [`IntelHierarchy::shared`].
+pub fn simulated_tdx_platform() -> Result<&'static SimPlatform, SimError> {
+    static PLATFORM: OnceLock<SimPlatform> = OnceLock::new();
+    if let Some(platform) = PLATFORM.get() {
+        return Ok(platform);
+    }
+    let platform = IntelHierarchy::shared().platform(&PlatformProfile::default())?;
+    Ok(PLATFORM.get_or_init(|| platform))
+}
+
+/// Signed collateral of the shared simulated hierarchy, valid from a day before `now` for 30
+/// days.
+pub fn simulated_tdx_collateral(now: UnixTime) -> Result<SimCollateral, SimError> {
+    IntelHierarchy::shared().collateral(&CollateralProfile::valid_at(now))
+}
+
+/// The bundle of a simulated TDX CVM for one session: a v4 quote of `td` whose REPORT_DATA binds
+/// the nonce, the TEE key and the model.
+pub fn simulated_tdx_bundle(
+    td: &TdProfile,
+    nonce: &Nonce,
+    tee_pubkey: &TeePublicKey,
+    model: &ModelManifest,
+) -> Result<v1::EvidenceBundle, SimError> {
+    let report_data = binding::report_data(nonce, tee_pubkey, &model.digest(), &[]);
+    let quote = simulated_tdx_platform()?.quote(td, &report_data)?;
+    Ok(v1::EvidenceBundle {
+        nonce: nonce.as_bytes().to_vec(),
+        cpu: Some(v1::CpuEvidence {
+            tee: v1::Tee::Tdx.into(),
+            report: quote,
+            certificates: Vec::new(),
+        }),
+        gpus: Vec::new(),
+        model: Some(model.into()),
+        tee_pubkey: tee_pubkey.as_bytes().to_vec(),
+    })
+}
+
 /// A verifier serving real gRPC on 127.0.0.1 with a fresh state directory, a pinned clock and
 /// every decision recorded, for the end-to-end tests.
 // Test support: a setup failure must stop the test loudly, so it panics.
@@ -72,10 +118,14 @@ pub mod harness {
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
     use warden_evidence::UnixTime;
+    use warden_evidence::sim::tdx::IntelHierarchy;
+    use warden_evidence::tdx::CollateralItem;
+    use warden_verifier::collateral::CollateralCache;
     use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
     use warden_verifier::policy::PolicySet;
     use warden_verifier::service::{self, Clock, DecisionRecord, Limits, SnpJudge, VerifierState};
     use warden_verifier::store::Store;
+    use warden_verifier::tdx::TdxJudge;
 
     /// 2026-01-01T00:00:00Z: inside every simulated certificate's validity.
     pub const START: UnixTime = UnixTime(1_767_225_600);
@@ -111,6 +161,8 @@ pub mod harness {
         pub policy_dir: Option<PathBuf>,
         /// Nonce lifetime.
         pub nonce_ttl: Duration,
+        /// Import the shared simulated TDX collateral, valid at [`START`], into the cache.
+        pub tdx_collateral: bool,
     }
 
     impl Default for Options {
@@ -119,6 +171,7 @@ pub mod harness {
                 test_roots: true,
                 policy_dir: None,
                 nonce_ttl: Duration::from_secs(120),
+                tdx_collateral: true,
             }
         }
     }
@@ -153,6 +206,25 @@ pub mod harness {
             if options.test_roots {
                 judge = judge.with_insecure_test_roots(super::simulated_anchors());
             }
+            let cache =
+                Arc::new(CollateralCache::open(Arc::clone(&store)).expect("collateral cache"));
+            if options.tdx_collateral {
+                let collateral = super::simulated_tdx_collateral(START).expect("sim collateral");
+                let mut items = Vec::new();
+                for (name, bytes) in collateral.files() {
+                    for item in CollateralItem::parse_file(&bytes).expect("sim collateral parses")
+                    {
+                        items.push((format!("sim:{name}"), item));
+                    }
+                }
+                cache.import(items, START).expect("import sim collateral");
+            }
+            let mut tdx = TdxJudge::new(warden_verifier::roots::intel_sgx_root_ca(), cache);
+            if options.test_roots {
+                tdx = tdx.with_insecure_test_roots(vec![
+                    IntelHierarchy::shared().root_ca_der().to_vec(),
+                ]);
+            }
             let clock = Arc::new(ManualClock(AtomicI64::new(START.0)));
             let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
             let sink = Arc::clone(&records);
@@ -165,6 +237,7 @@ pub mod harness {
                     options.nonce_ttl,
                     Arc::clone(&clock) as Arc<dyn Clock>,
                 )
+                .with_tdx(tdx)
                 .with_observer(Arc::new(move |r| {
                     sink.lock().expect("records").push(r.clone())
                 })),
