@@ -1,1 +1,8 @@
 //! Intel TDX: the quote (v4 and v5), DCAP collateral, and their verification with `dcap-qvl`.
+
+mod error;
+mod pem;
+pub mod quote;
+
+pub use error::TdxError;
+pub use quote::{ParsePckCaError, PckCa, PckInfo, Quote, TdAttributes, TdReport};
