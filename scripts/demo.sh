@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults, in one process over real gRPC on loopback: a verifier with a
-# fresh state directory, a key under the dev policy, a simulated SEV-SNP agent that attests, gets
-# the key sealed to its TEE key and decrypts a model, then a request the strict default policy
-# denies, with the reasons the operator sees. Needs only the Rust toolchain.
+# fresh state directory, a key under the dev policy, a simulated confidential VM that attests,
+# gets the key sealed to its TEE key and decrypts a model, then a request the strict default
+# policy denies, with the reasons the operator sees. Runs it with a simulated SEV-SNP VM, then
+# with a simulated Intel TDX VM (quotes and DCAP collateral from a generated hierarchy). Arguments
+# go to both runs (for example --dir DIR). Needs only the Rust toolchain.
 #
 # With ../shared/vectors present (or WARDEN_VECTORS), it then also verifies a real AMD SEV-SNP
-# report offline against the pinned AMD roots.
+# report and a real Intel TDX quote offline against the pinned vendor roots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build -q -p warden-verifier
-target/debug/warden-verifier demo "$@"
+target/debug/warden-verifier demo --tee snp "$@"
+echo
+target/debug/warden-verifier demo --tee tdx "$@"
 
-vectors=${WARDEN_VECTORS:-../shared/vectors}/snp
-if [ -d "$vectors" ]; then
+vectors=${WARDEN_VECTORS:-../shared/vectors}
+if [ -d "$vectors/snp" ]; then
   echo
   echo "== Real hardware evidence: a Milan report verified offline against AMD's pinned roots"
   echo "\$ warden-verifier evidence verify snp --report virtee_milan_report.bin --cert virtee_milan_vcek.der --at 2025-06-01T00:00:00Z"
-  target/debug/warden-verifier evidence verify snp --report "$vectors/virtee_milan_report.bin" \
-    --cert "$vectors/virtee_milan_vcek.der" --at 2025-06-01T00:00:00Z | head -3
+  target/debug/warden-verifier evidence verify snp --report "$vectors/snp/virtee_milan_report.bin" \
+    --cert "$vectors/snp/virtee_milan_vcek.der" --at 2025-06-01T00:00:00Z | head -3
+fi
+if [ -d "$vectors/tdx" ]; then
+  echo
+  echo "== Real hardware evidence: an Emerald Rapids TD quote verified offline with Intel's collateral"
+  echo "\$ warden-verifier evidence verify tdx --quote phala_tdx_quote --collateral phala_tdx_quote_collateral.json --at 2025-06-25T00:00:00Z"
+  target/debug/warden-verifier evidence verify tdx --quote "$vectors/tdx/phala_tdx_quote" \
+    --collateral "$vectors/tdx/phala_tdx_quote_collateral.json" --at 2025-06-25T00:00:00Z | head -3
 fi

@@ -452,15 +452,23 @@ async fn low_order_tee_key_is_refused() {
 }
 
 #[tokio::test]
-async fn unsupported_tee_and_gpu_evidence_never_reach_policy() {
+async fn mislabelled_tee_and_gpu_evidence_never_reach_policy() {
     // P11 and unverifiable GPU evidence.
     let v = start(Options::default()).await;
     v.add_key("k", "dev");
     let mut c = connect(&v).await;
+    // An SEV-SNP report labelled TDX: refused for its certificates (TDX carries none), then,
+    // without them, as a quote that does not parse.
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.cpu.as_mut().unwrap().tee = Tee::Tdx.into();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::Unimplemented).await;
-    assert_eq!(e, AttestError::UnsupportedTee("TDX"));
+    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::InvalidArgument).await;
+    assert!(matches!(e, AttestError::Malformed(_)), "{e:?}");
+    let (_, _, mut bundle) = session(&mut c, &model(1)).await;
+    let cpu = bundle.cpu.as_mut().unwrap();
+    cpu.tee = Tee::Tdx.into();
+    cpu.certificates.clear();
+    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    assert!(matches!(e, AttestError::Tdx(_)), "{e:?}");
 
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.cpu.as_mut().unwrap().tee = 0;

@@ -3,10 +3,11 @@
 //!
 //! 1. A model owner encrypts a small model under a fresh key and records its manifest.
 //! 2. A verifier starts on 127.0.0.1 with a fresh state directory, the built-in policies and
-//!    the simulated agent's test hierarchy as `insecure_test_roots`; the key is added under the
-//!    `dev` policy, a second key under the strict `default` policy.
-//! 3. A simulated SEV-SNP agent attests, receives the key sealed to its TEE key, opens it,
-//!    decrypts the model and checks the plaintext against the attested manifest.
+//!    the simulated agent's test hierarchy as `insecure_test_roots` (SEV-SNP) or
+//!    `insecure_tdx_test_roots` plus its imported DCAP collateral (TDX); the key is added under
+//!    the `dev` policy, a second key under the strict `default` policy.
+//! 3. A simulated SEV-SNP or TDX agent attests, receives the key sealed to its TEE key, opens
+//!    it, decrypts the model and checks the plaintext against the attested manifest.
 //! 4. The same agent asks for the second key: the strict policy denies it, and the reasons are
 //!    shown as the operator sees them (the agent sees only a coarse status).
 
@@ -18,10 +19,11 @@ use anyhow::{Context, bail, ensure};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce as AeadNonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use warden_agent::client;
-use warden_agent::collect::SnpSource;
-use warden_agent::collect::sim::SimulatedSnp;
+use warden_agent::collect::CpuSource;
+use warden_agent::collect::sim::{SimulatedSnp, SimulatedTdx};
 use warden_agent::model;
 use warden_evidence::snp::Product;
+use warden_verifier::collateral;
 use warden_verifier::config::{Config, TestRoot};
 use warden_verifier::keys::{KeyId, KeyMaterial};
 use warden_verifier::service::{self, DecisionRecord, Limits, VerifierState};
@@ -29,8 +31,17 @@ use warden_verifier::service::{self, DecisionRecord, Limits, VerifierState};
 const ALLOWED_KEY: &str = "demo-model";
 const DENIED_KEY: &str = "demo-model-strict";
 
+/// Which simulated TEE the demo's confidential VM uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DemoTee {
+    /// AMD SEV-SNP.
+    Snp,
+    /// Intel TDX.
+    Tdx,
+}
+
 /// Runs the demo; state goes to `dir` or a temporary directory removed afterwards.
-pub(crate) fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
+pub(crate) fn run(dir: Option<PathBuf>, tee: DemoTee) -> anyhow::Result<()> {
     let temp;
     let root = match dir {
         Some(dir) => {
@@ -51,15 +62,19 @@ pub(crate) fn run(dir: Option<PathBuf>) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(demo(&root))
+    runtime.block_on(demo(&root, tee))
 }
 
 fn step(text: &str) {
     println!("\n== {text}");
 }
 
-async fn demo(root: &Path) -> anyhow::Result<()> {
-    println!("Warden demo: state in {}", root.display());
+async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
+    let tee_name = match tee {
+        DemoTee::Snp => "SEV-SNP",
+        DemoTee::Tdx => "TDX",
+    };
+    println!("Warden demo ({tee_name}): state in {}", root.display());
 
     step("1. The model owner encrypts a model and records its manifest");
     let plain = root.join("owner/model");
@@ -74,26 +89,52 @@ async fn demo(root: &Path) -> anyhow::Result<()> {
         manifest.digest().to_hex()
     );
 
-    step("2. The simulated confidential VM creates its SEV-SNP test hierarchy");
-    let started = Instant::now();
-    let sim = SimulatedSnp::open_or_create(&root.join("agent"), Product::Milan)?;
-    println!(
-        "   generated ARK/ASK (RSA-4096, PSS) and a VCEK (P-384) in {:.1} s; chain at {}",
-        started.elapsed().as_secs_f64(),
-        sim.cert_chain_path().unwrap_or_default().display()
-    );
-    let chain = sim
-        .cert_chain_path()
-        .context("the simulated hierarchy has no chain file")?;
-    let source = SnpSource::Simulated(Box::new(sim));
-
-    step("3. The verifier starts on loopback and the operator adds two keys");
     let mut config = Config::with_state_dir(root.join("verifier"));
     config.listen = ([127, 0, 0, 1], 0).into();
-    config.insecure_test_roots = vec![TestRoot {
-        product: Product::Milan,
-        cert_chain: chain,
-    }];
+    let mut tdx_collateral = None;
+    let source = match tee {
+        DemoTee::Snp => {
+            step("2. The simulated confidential VM creates its SEV-SNP test hierarchy");
+            let started = Instant::now();
+            let sim = SimulatedSnp::open_or_create(&root.join("agent"), Product::Milan)?;
+            let chain = sim
+                .cert_chain_path()
+                .context("the simulated hierarchy has no chain file")?;
+            println!(
+                "   generated ARK/ASK (RSA-4096, PSS) and a VCEK (P-384) in {:.1} s; chain at {}",
+                started.elapsed().as_secs_f64(),
+                chain.display()
+            );
+            config.insecure_test_roots = vec![TestRoot {
+                product: Product::Milan,
+                cert_chain: chain,
+            }];
+            CpuSource::Simulated(Box::new(sim))
+        }
+        DemoTee::Tdx => {
+            step("2. The simulated confidential VM creates its TDX test hierarchy");
+            let started = Instant::now();
+            let sim = SimulatedTdx::open_or_create(&root.join("agent"))?;
+            let root_ca = sim
+                .root_ca_path()
+                .context("the simulated hierarchy has no root CA file")?;
+            let dir = sim
+                .collateral_dir()
+                .context("the simulated hierarchy has no collateral directory")?;
+            println!(
+                "   generated a DCAP hierarchy (P-256 root CA, PCK Platform CA, PCK certificate \
+                 with SGX extensions, TCB Signing, QE) in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            println!("   root CA at {}", root_ca.display());
+            println!("   signed collateral (PCS response files) in {}", dir.display());
+            config.insecure_tdx_test_roots = vec![root_ca];
+            tdx_collateral = Some(dir);
+            CpuSource::SimulatedTdx(Box::new(sim))
+        }
+    };
+
+    step("3. The verifier starts on loopback and the operator adds two keys");
     let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
     let sink = Arc::clone(&records);
     let state = VerifierState::from_config(&config)?.with_observer(Arc::new(move |r| {
@@ -103,6 +144,21 @@ async fn demo(root: &Path) -> anyhow::Result<()> {
     }));
     let now = service::SystemClock;
     use warden_verifier::service::Clock as _;
+    if let Some(dir) = &tdx_collateral {
+        let items = collateral::read_path(dir)?;
+        let judge = state.tdx().context("the verifier has no TDX judge")?;
+        for e in judge.cache().import(items, now.now())? {
+            println!(
+                "   collateral import: {} {} {:?}{}",
+                e.kind,
+                e.key,
+                e.outcome,
+                e.next_update
+                    .map(|t| format!(", valid until {t}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     state
         .broker()
         .add(&KeyId::parse(ALLOWED_KEY)?, "dev", model_key, now.now())?;
@@ -113,7 +169,9 @@ async fn demo(root: &Path) -> anyhow::Result<()> {
         now.now(),
     )?;
     println!("   key {ALLOWED_KEY:?} under policy \"dev\" (admits simulated evidence)");
-    println!("   key {DENIED_KEY:?} under policy \"default\" (strict: real AMD roots only)");
+    println!(
+        "   key {DENIED_KEY:?} under policy \"default\" (strict: vendor roots and pinned measurements only)"
+    );
     let state = Arc::new(state);
     let listener = service::bind(config.listen).await?;
     let addr = listener.local_addr()?;

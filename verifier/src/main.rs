@@ -53,13 +53,16 @@ enum Command {
         command: EvidenceCommand,
     },
     /// Run the whole flow on loopback with embedded defaults: a verifier with a fresh state
-    /// directory, a key under the `dev` policy, a simulated SEV-SNP agent that attests, gets the
-    /// key and decrypts a model, then a request the strict `default` policy denies.
+    /// directory, a key under the `dev` policy, a simulated SEV-SNP or TDX agent that attests,
+    /// gets the key and decrypts a model, then a request the strict `default` policy denies.
     #[cfg(feature = "demo")]
     Demo {
         /// Keep the demo's state here instead of a temporary directory.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// The simulated TEE of the confidential VM.
+        #[arg(long, value_enum, default_value = "snp")]
+        tee: demo::DemoTee,
     },
 }
 
@@ -282,7 +285,7 @@ fn main() -> ExitCode {
         Command::Serve(config) => serve(&config),
         Command::Keys { command } => keys(command),
         #[cfg(feature = "demo")]
-        Command::Demo { dir } => demo::run(dir),
+        Command::Demo { dir, tee } => demo::run(dir, tee),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

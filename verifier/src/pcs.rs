@@ -20,7 +20,6 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::{info, warn};
 use warden_evidence::UnixTime;

@@ -628,7 +628,6 @@ impl VerifierState {
                         TdxRefusal::Quote(e) => AttestError::Tdx(e),
                         TdxRefusal::Collateral(e) => AttestError::Collateral(e),
                         TdxRefusal::Cache(e) => AttestError::Internal(e),
-                        other => AttestError::Internal(other.to_string()),
                     })?;
                 // 4. The binding: every byte of REPORT_DATA.
                 binding::verify_report_data(&expected, verified.quote.report_data())
