@@ -821,6 +821,18 @@ fn collateral_of_another_platform() {
 }
 
 #[test]
+fn time_before_the_epoch() {
+    let Some(dir) = vectors() else { return };
+    let q = quote(&dir, PHALA_V4);
+    assert_eq!(
+        verifier(&dir)
+            .verify(UnixTime(-1), &q, &phala_v4_collateral(&dir))
+            .unwrap_err(),
+        TdxError::TimeBeforeEpoch(-1)
+    );
+}
+
+#[test]
 fn chains_must_end_in_the_pinned_root() {
     let Some(dir) = vectors() else { return };
     let q = quote(&dir, PHALA_V4);

@@ -223,15 +223,20 @@ impl Crl {
     /// nextUpdate (Intel's always do; without one its freshness is unknown).
     pub fn from_der(der: Vec<u8>) -> Result<Self, TdxError> {
         let what = "crl";
-        let crl = pem::parse_crl(&der).map_err(|r| format_error(what, r))?;
-        let issuer_cn = pem::common_name(crl.issuer())
-            .ok_or_else(|| format_error(what, "issuer has no common name"))?;
-        let this_update = UnixTime(crl.last_update().timestamp());
-        let next_update = crl
-            .next_update()
-            .map(|t| UnixTime(t.timestamp()))
-            .ok_or_else(|| format_error(what, "no nextUpdate"))?;
-        drop(crl);
+        let (issuer_cn, this_update, next_update) = {
+            let crl = pem::parse_crl(&der).map_err(|r| format_error(what, r))?;
+            let issuer_cn = pem::common_name(crl.issuer())
+                .ok_or_else(|| format_error(what, "issuer has no common name"))?;
+            let next_update = crl
+                .next_update()
+                .map(|t| UnixTime(t.timestamp()))
+                .ok_or_else(|| format_error(what, "no nextUpdate"))?;
+            (
+                issuer_cn,
+                UnixTime(crl.last_update().timestamp()),
+                next_update,
+            )
+        };
         Ok(Self {
             der,
             issuer_cn,

@@ -7,6 +7,8 @@
 //!    reserved header bytes zero, certification data type 6 containing the QE report, its
 //!    signature, the QE authentication data and certification data type 5 (a PEM chain of
 //!    exactly three certificates), every length exact, no trailing bytes.
+//!    [`Quote::parse_allow_zero_padding`] additionally accepts all-zero bytes after the quote
+//!    (the buffer padding of some quote-generation stacks) and drops them.
 //! 2. [`Quote::pck`] (ours) reads the PCK leaf's FMSPC, PCE-ID and issuing CA, and
 //!    [`CollateralSet::select`] (ours) picks the TCB info for that FMSPC, the TD_QE identity,
 //!    the root CA CRL, the CRL of that PCK CA and the issuer chains, and refuses pieces that are

@@ -60,7 +60,12 @@ impl TdxVerifier {
             ("tcb-signing-chain", &dcap.qe_identity_issuer_chain),
             ("pck-crl-issuer-chain", &dcap.pck_crl_issuer_chain),
         ] {
-            let ders = pem::decode_certificates(pem_text.as_bytes()).unwrap_or_default();
+            let ders = pem::decode_certificates(pem_text.as_bytes()).map_err(|reason| {
+                TdxError::CollateralFormat {
+                    what: chain,
+                    reason: reason.to_owned(),
+                }
+            })?;
             if ders.last().map(Vec::as_slice) != Some(root) {
                 return Err(TdxError::UntrustedRoot { chain });
             }
