@@ -594,7 +594,7 @@ fn verify_tdx(args: &TdxArgs) -> ExitCode {
             return ExitCode::from(INVALID);
         }
     };
-    let verified = Quote::parse(&quote).and_then(|quote| {
+    let verified = Quote::parse_allow_zero_padding(&quote).and_then(|quote| {
         let collateral = set.select(&quote.pck()?, args.at)?;
         TdxVerifier::new(root).verify(args.at, &quote, &collateral)
     });
@@ -651,7 +651,11 @@ fn collateral(command: CollateralCommand) -> anyhow::Result<()> {
                             "source": e.source,
                             "kind": e.kind,
                             "key": e.key,
-                            "outcome": format!("{:?}", e.outcome).to_lowercase(),
+                            "outcome": match e.outcome {
+                                AddOutcome::Added => "added",
+                                AddOutcome::Replaced => "replaced",
+                                _ => "kept-existing",
+                            },
                             "next_update": e.next_update.map(|t| t.to_string()),
                         })
                     })

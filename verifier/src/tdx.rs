@@ -80,7 +80,9 @@ impl TdxJudge {
     ///
     /// [`TdxRefusal`].
     pub fn verify(&self, now: UnixTime, quote: &[u8]) -> Result<(VerifiedQuote, bool), TdxRefusal> {
-        let quote = Quote::parse(quote).map_err(TdxRefusal::Quote)?;
+        // Zero padding after the signature data is tolerated (real quotes carry it; it is outside
+        // everything signed and is dropped); any other trailing byte is an error.
+        let quote = Quote::parse_allow_zero_padding(quote).map_err(TdxRefusal::Quote)?;
         let pck = quote.pck().map_err(TdxRefusal::Quote)?;
         let root = last_pem_certificate(quote.pck_chain_pem());
         let test = root
