@@ -212,8 +212,7 @@ pub mod harness {
                 let collateral = super::simulated_tdx_collateral(START).expect("sim collateral");
                 let mut items = Vec::new();
                 for (name, bytes) in collateral.files() {
-                    for item in CollateralItem::parse_file(&bytes).expect("sim collateral parses")
-                    {
+                    for item in CollateralItem::parse_file(&bytes).expect("sim collateral parses") {
                         items.push((format!("sim:{name}"), item));
                     }
                 }

@@ -58,7 +58,7 @@ async fn session(
 ) -> (Nonce, TeeKeyPair, EvidenceBundle) {
     let nonce = client::challenge(c).await.unwrap();
     let pair = TeeKeyPair::generate();
-    let bundle = simulated_tdx_bundle(td, &nonce, &pair.public_key(), &model(1)).unwrap();
+    let bundle = simulated_tdx_bundle(td, &nonce, pair.public_key(), &model(1)).unwrap();
     (nonce, pair, bundle)
 }
 
@@ -86,14 +86,9 @@ async fn tdx_v4_and_v5_quotes_release_keys_under_dev() {
     let material = v.add_key("model-a", "dev");
     let mut c = connect(&v).await;
     for version in [QuoteVersion::V4, QuoteVersion::V5Td10, QuoteVersion::V5Td15] {
-        let released = client::attest(
-            &mut c,
-            &source(version),
-            &model(1),
-            &["model-a".to_owned()],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{version:?}: {e}"));
+        let released = client::attest(&mut c, &source(version), &model(1), &["model-a".to_owned()])
+            .await
+            .unwrap_or_else(|e| panic!("{version:?}: {e}"));
         assert_eq!(released.keys[0].material.as_slice(), material.as_slice());
         let claims = v.record(&released.correlation_id).claims.unwrap();
         assert_eq!(claims["tee"]["type"], "tdx", "{version:?}");
@@ -101,7 +96,10 @@ async fn tdx_v4_and_v5_quotes_release_keys_under_dev() {
         assert_eq!(claims["tee"]["tcb_status"], "UpToDate");
         assert_eq!(claims["tee"]["td_attributes"]["sept_ve_disable"], true);
         assert_eq!(claims["tee"]["td_attributes"]["debug"], false);
-        assert_eq!(claims["model"]["manifest_digest"], model(1).digest().to_hex());
+        assert_eq!(
+            claims["model"]["manifest_digest"],
+            model(1).digest().to_hex()
+        );
     }
     v.stop().await;
 }
@@ -112,7 +110,13 @@ async fn default_policy_denies_simulated_tdx_with_reasons() {
     v.add_key("strict", "default");
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
-    let e = refused(&v, &mut c, request(bundle, &["strict"]), Code::PermissionDenied).await;
+    let e = refused(
+        &v,
+        &mut c,
+        request(bundle, &["strict"]),
+        Code::PermissionDenied,
+    )
+    .await;
     let AttestError::AllDenied(reasons) = e else {
         panic!("expected a policy denial, got {e:?}");
     };
@@ -137,7 +141,10 @@ async fn tdx_guest_configuration_is_judged_by_dev_policy() {
     };
     let (_, _, bundle) = session(&mut c, &debug).await;
     let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
-    assert!(matches!(e, AttestError::Tdx(TdxError::DebugTd { .. })), "{e}");
+    assert!(
+        matches!(e, AttestError::Tdx(TdxError::DebugTd { .. })),
+        "{e}"
+    );
 
     let no_sept = TdProfile {
         td_attributes: 0,
@@ -145,7 +152,10 @@ async fn tdx_guest_configuration_is_judged_by_dev_policy() {
     };
     let (_, _, bundle) = session(&mut c, &no_sept).await;
     let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
-    assert!(matches!(e, AttestError::Tdx(TdxError::SeptVeDisabled { .. })), "{e}");
+    assert!(
+        matches!(e, AttestError::Tdx(TdxError::SeptVeDisabled { .. })),
+        "{e}"
+    );
     v.stop().await;
 }
 
@@ -160,7 +170,10 @@ async fn tampered_quote_and_foreign_binding_are_refused() {
     let quote = &mut bundle.cpu.as_mut().unwrap().report;
     quote[48 + 200] ^= 1;
     let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
-    assert!(matches!(e, AttestError::Tdx(TdxError::QuoteSignature { .. })), "{e}");
+    assert!(
+        matches!(e, AttestError::Tdx(TdxError::QuoteSignature { .. })),
+        "{e}"
+    );
 
     // P3: a genuine quote bound to another session's nonce.
     let (_, _, old) = session(&mut c, &TdProfile::default()).await;
@@ -183,7 +196,8 @@ async fn stale_or_missing_collateral_is_unavailable_and_names_the_fmspc() {
     v.add_key("k", "dev");
     let mut c = connect(&v).await;
     // Past the simulated TCB info's nextUpdate (30 days after START - 1 day).
-    v.clock.set(warden_evidence::UnixTime(START.0 + 31 * 86_400));
+    v.clock
+        .set(warden_evidence::UnixTime(START.0 + 31 * 86_400));
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
     let e = refused(&v, &mut c, request(bundle, &["k"]), Code::Unavailable).await;
     let AttestError::Collateral(inner) = &e else {
@@ -206,7 +220,10 @@ async fn stale_or_missing_collateral_is_unavailable_and_names_the_fmspc() {
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
     let e = refused(&v, &mut c, request(bundle, &["k"]), Code::Unavailable).await;
     assert!(
-        matches!(e, AttestError::Collateral(TdxError::MissingCollateral { .. })),
+        matches!(
+            e,
+            AttestError::Collateral(TdxError::MissingCollateral { .. })
+        ),
         "{e:?}"
     );
     assert!(e.to_string().contains("90c06f000000"), "{e}");
@@ -225,7 +242,10 @@ async fn simulated_tdx_roots_are_rejected_unless_configured() {
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
     let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
     assert!(
-        matches!(e, AttestError::Tdx(TdxError::PckChain { .. } | TdxError::UntrustedRoot { .. })),
+        matches!(
+            e,
+            AttestError::Tdx(TdxError::PckChain { .. } | TdxError::UntrustedRoot { .. })
+        ),
         "{e:?}"
     );
     v.stop().await;

@@ -47,7 +47,9 @@ impl ClaimsDocument {
         now: UnixTime,
     ) -> Result<Self, ClaimsError> {
         let tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
-        Self::build(tee, "sev-snp", simulated, model, nonce, tee_pubkey, key_ids, now)
+        Self::build(
+            tee, "sev-snp", simulated, model, nonce, tee_pubkey, key_ids, now,
+        )
     }
 
     /// The document for a verified Intel TDX quote; `simulated` says it verified only through an
@@ -66,7 +68,9 @@ impl ClaimsDocument {
         now: UnixTime,
     ) -> Result<Self, ClaimsError> {
         let tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
-        Self::build(tee, "tdx", simulated, model, nonce, tee_pubkey, key_ids, now)
+        Self::build(
+            tee, "tdx", simulated, model, nonce, tee_pubkey, key_ids, now,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

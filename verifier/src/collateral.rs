@@ -42,7 +42,7 @@ pub enum CollateralError {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: TdxError,
+        source: Box<TdxError>,
     },
     /// A file is larger than any collateral item.
     #[error("{path} is {len} bytes, larger than the {MAX_FILE_BYTES}-byte limit for collateral")]
@@ -74,7 +74,7 @@ pub enum CollateralError {
         /// Where the row came from.
         source_label: String,
         /// The parse error.
-        reason: TdxError,
+        reason: Box<TdxError>,
     },
     /// The database failed.
     #[error(transparent)]
@@ -224,7 +224,7 @@ fn load(store: &Store) -> Result<(i64, CollateralSet), CollateralError> {
             kind: row.kind.clone(),
             key: row.key.clone(),
             source_label: row.source.clone(),
-            reason,
+            reason: Box::new(reason),
         };
         let items = CollateralItem::parse_file(&row.body).map_err(corrupt)?;
         for item in items {
@@ -278,10 +278,11 @@ pub fn read_path(path: &Path) -> Result<Vec<(String, CollateralItem)>, Collatera
             return Err(CollateralError::TooLarge { path: file, len });
         }
         let bytes = fs::read(&file).map_err(read_err(&file))?;
-        let parsed = CollateralItem::parse_file(&bytes).map_err(|source| CollateralError::Parse {
-            path: file.clone(),
-            source,
-        })?;
+        let parsed =
+            CollateralItem::parse_file(&bytes).map_err(|source| CollateralError::Parse {
+                path: file.clone(),
+                source: Box::new(source),
+            })?;
         let source = format!("import:{}", file.display());
         items.extend(parsed.into_iter().map(|item| (source.clone(), item)));
     }

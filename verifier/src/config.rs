@@ -302,19 +302,25 @@ impl Config {
 }
 
 fn parse_fetch(raw: RawCollateralFetch) -> Result<Option<CollateralFetch>, ParseError> {
-    let secs = |name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
-        let value = value.unwrap_or(default);
-        if range.contains(&value) {
-            Ok(Duration::from_secs(value))
-        } else {
-            Err(ParseError::Value(format!(
-                "tdx_collateral.{name} = {value} is outside {}..={}",
-                range.start(),
-                range.end()
-            )))
-        }
-    };
-    let timeout = secs("fetch_timeout_secs", raw.fetch_timeout_secs, DEFAULT_FETCH_TIMEOUT_SECS, 1..=600)?;
+    let secs =
+        |name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+            let value = value.unwrap_or(default);
+            if range.contains(&value) {
+                Ok(Duration::from_secs(value))
+            } else {
+                Err(ParseError::Value(format!(
+                    "tdx_collateral.{name} = {value} is outside {}..={}",
+                    range.start(),
+                    range.end()
+                )))
+            }
+        };
+    let timeout = secs(
+        "fetch_timeout_secs",
+        raw.fetch_timeout_secs,
+        DEFAULT_FETCH_TIMEOUT_SECS,
+        1..=600,
+    )?;
     let check_interval = secs(
         "check_interval_secs",
         raw.check_interval_secs,
@@ -339,7 +345,10 @@ fn parse_fetch(raw: RawCollateralFetch) -> Result<Option<CollateralFetch>, Parse
     let Some(url) = raw.fetch_url else {
         return Ok(None);
     };
-    for (name, value) in [("fetch_url", Some(&url)), ("root_ca_crl_url", raw.root_ca_crl_url.as_ref())] {
+    for (name, value) in [
+        ("fetch_url", Some(&url)),
+        ("root_ca_crl_url", raw.root_ca_crl_url.as_ref()),
+    ] {
         if let Some(value) = value
             && !(value.starts_with("https://") || value.starts_with("http://"))
         {
@@ -450,9 +459,17 @@ mod tests {
         assert_eq!(fetch.root_ca_crl_url, DEFAULT_ROOT_CA_CRL_URL);
         assert!(fetch.early_updates);
         assert_eq!(fetch.refresh_before, Duration::from_secs(3600));
-        assert_eq!(fetch.timeout, Duration::from_secs(DEFAULT_FETCH_TIMEOUT_SECS));
+        assert_eq!(
+            fetch.timeout,
+            Duration::from_secs(DEFAULT_FETCH_TIMEOUT_SECS)
+        );
         // A section without fetch_url leaves the fetcher off, but its values are still checked.
-        assert_eq!(parse("[tdx_collateral]\nupdate = \"standard\"").unwrap().collateral_fetch, None);
+        assert_eq!(
+            parse("[tdx_collateral]\nupdate = \"standard\"")
+                .unwrap()
+                .collateral_fetch,
+            None
+        );
         let e = parse("[tdx_collateral]\nupdate = \"latest\"").unwrap_err();
         assert!(e.contains("tdx_collateral.update"), "{e}");
         let e = parse("[tdx_collateral]\nfetch_url = \"ftp://x\"").unwrap_err();

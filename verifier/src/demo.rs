@@ -127,7 +127,10 @@ async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             println!("   root CA at {}", root_ca.display());
-            println!("   signed collateral (PCS response files) in {}", dir.display());
+            println!(
+                "   signed collateral (PCS response files) in {}",
+                dir.display()
+            );
             config.insecure_tdx_test_roots = vec![root_ca];
             tdx_collateral = Some(dir);
             CpuSource::SimulatedTdx(Box::new(sim))

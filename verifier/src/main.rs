@@ -572,7 +572,10 @@ fn verify_tdx(args: &TdxArgs) -> ExitCode {
                 Ok(bytes) => bytes,
                 Err(code) => return code,
             };
-            eprintln!("warning: --dangerous-root: trusting {} instead of Intel's root", path.display());
+            eprintln!(
+                "warning: --dangerous-root: trusting {} instead of Intel's root",
+                path.display()
+            );
             match warden_verifier::tdx::single_certificate(&bytes) {
                 Ok(der) => der,
                 Err(e) => {
@@ -585,7 +588,11 @@ fn verify_tdx(args: &TdxArgs) -> ExitCode {
     };
     let set = match collateral::set_from_path(&args.collateral) {
         Ok(set) => set,
-        Err(e @ (CollateralError::Read { .. } | CollateralError::Empty { .. } | CollateralError::Nested { .. })) => {
+        Err(
+            e @ (CollateralError::Read { .. }
+            | CollateralError::Empty { .. }
+            | CollateralError::Nested { .. }),
+        ) => {
             eprintln!("error: --collateral: {e}");
             return ExitCode::from(USAGE);
         }
@@ -668,7 +675,9 @@ fn collateral(command: CollateralCommand) -> anyhow::Result<()> {
                         AddOutcome::Replaced => "replaced an older item",
                         _ => "kept the cached item, which is newer",
                     };
-                    let next = e.next_update.map_or_else(String::new, |t| format!(", next update {t}"));
+                    let next = e
+                        .next_update
+                        .map_or_else(String::new, |t| format!(", next update {t}"));
                     println!("{} {}: {outcome}{next} ({})", e.kind, e.key, e.source);
                 }
             }
@@ -695,7 +704,9 @@ fn collateral(command: CollateralCommand) -> anyhow::Result<()> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else if rows.is_empty() {
-                println!("no collateral cached; import some with `warden-verifier collateral import`");
+                println!(
+                    "no collateral cached; import some with `warden-verifier collateral import`"
+                );
             } else {
                 for r in &rows {
                     let validity = match r.next_update {

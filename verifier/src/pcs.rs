@@ -58,7 +58,7 @@ pub enum FetchError {
         /// The URL.
         url: String,
         /// Why.
-        source: TdxError,
+        source: Box<TdxError>,
     },
     /// The response parsed but is not the kind of item requested.
     #[error("GET {url}: expected {expected}, got {got}")]
@@ -72,7 +72,13 @@ pub enum FetchError {
     },
     /// The fetched items could not be stored.
     #[error(transparent)]
-    Cache(#[from] CollateralError),
+    Cache(Box<CollateralError>),
+}
+
+impl From<CollateralError> for FetchError {
+    fn from(e: CollateralError) -> Self {
+        Self::Cache(Box::new(e))
+    }
 }
 
 /// A PCS/PCCS client.
@@ -134,7 +140,11 @@ impl PcsClient {
             hex::encode(fmspc),
             self.update
         );
-        self.item_with_chain(&url, "tcb-info", &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"])
+        self.item_with_chain(
+            &url,
+            "tcb-info",
+            &["TCB-Info-Issuer-Chain", "SGX-TCB-Info-Issuer-Chain"],
+        )
     }
 
     /// The TD QE identity and its issuer chain.
@@ -174,7 +184,10 @@ impl PcsClient {
         let (body, _) = self.get(&url, &[])?;
         // PCCS serves the root CA CRL hex-encoded; Intel's distribution point serves DER.
         let body = match std::str::from_utf8(&body) {
-            Ok(text) if !text.trim().is_empty() && text.trim().bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(text)
+                if !text.trim().is_empty()
+                    && text.trim().bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
                 hex::decode(text.trim()).map_err(|e| FetchError::Http {
                     url: url.clone(),
                     reason: format!("hex body does not decode: {e}"),
@@ -184,7 +197,10 @@ impl PcsClient {
         };
         let items = parse(&url, &body)?;
         expect_kind(&url, &items, "root-ca-crl")?;
-        Ok(items.into_iter().map(|i| (format!("fetch:{url}"), i)).collect())
+        Ok(items
+            .into_iter()
+            .map(|i| (format!("fetch:{url}"), i))
+            .collect())
     }
 
     fn item_with_chain(
@@ -217,18 +233,23 @@ impl PcsClient {
             url: url.to_owned(),
             reason,
         };
-        let mut response = self.agent.get(url).call().map_err(|e| http(e.to_string()))?;
+        let mut response = self
+            .agent
+            .get(url)
+            .call()
+            .map_err(|e| http(e.to_string()))?;
         let mut header = None;
         for name in headers {
             if let Some(value) = response.headers().get(*name) {
-                let decoded = value
-                    .to_str()
-                    .ok()
-                    .and_then(percent_decode)
-                    .ok_or(FetchError::Header {
-                        url: url.to_owned(),
-                        header: name,
-                    })?;
+                let decoded =
+                    value
+                        .to_str()
+                        .ok()
+                        .and_then(percent_decode)
+                        .ok_or(FetchError::Header {
+                            url: url.to_owned(),
+                            header: name,
+                        })?;
                 header = Some(decoded);
                 break;
             }
@@ -250,7 +271,7 @@ impl PcsClient {
 fn parse(url: &str, bytes: &[u8]) -> Result<Vec<CollateralItem>, FetchError> {
     CollateralItem::parse_file(bytes).map_err(|source| FetchError::Parse {
         url: url.to_owned(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -349,7 +370,10 @@ pub fn refresh_once(
             continue;
         }
         let result = match row.kind.as_str() {
-            "tcb-info" => match hex::decode(&row.key).ok().and_then(|f| <[u8; 6]>::try_from(f).ok()) {
+            "tcb-info" => match hex::decode(&row.key)
+                .ok()
+                .and_then(|f| <[u8; 6]>::try_from(f).ok())
+            {
                 Some(fmspc) => client.tcb_info(fmspc),
                 None => continue,
             },
@@ -361,14 +385,16 @@ pub fn refresh_once(
             "root-ca-crl" => client.root_ca_crl(),
             _ => continue,
         };
-        match result.map_err(FetchError::from).and_then(|items| Ok(cache.import(items, now)?)) {
+        match result.and_then(|items| Ok(cache.import(items, now)?)) {
             Ok(entries) => {
                 fetched += 1;
                 for e in entries {
                     info!(kind = e.kind, key = %e.key, outcome = ?e.outcome, next_update = ?e.next_update.map(|t| t.to_string()), "collateral refreshed");
                 }
             }
-            Err(e) => warn!(kind = %row.kind, key = %row.key, next_update = %next_update, error = %e, "collateral refresh failed; keeping the cached item"),
+            Err(e) => {
+                warn!(kind = %row.kind, key = %row.key, next_update = %next_update, error = %e, "collateral refresh failed; keeping the cached item")
+            }
         }
     }
     fetched

@@ -623,12 +623,11 @@ impl VerifierState {
                             .to_owned(),
                     ));
                 }
-                let (verified, simulated) =
-                    tdx.verify(now, &cpu.report).map_err(|e| match e {
-                        TdxRefusal::Quote(e) => AttestError::Tdx(e),
-                        TdxRefusal::Collateral(e) => AttestError::Collateral(e),
-                        TdxRefusal::Cache(e) => AttestError::Internal(e),
-                    })?;
+                let (verified, simulated) = tdx.verify(now, &cpu.report).map_err(|e| match e {
+                    TdxRefusal::Quote(e) => AttestError::Tdx(e),
+                    TdxRefusal::Collateral(e) => AttestError::Collateral(e),
+                    TdxRefusal::Cache(e) => AttestError::Internal(e),
+                })?;
                 // 4. The binding: every byte of REPORT_DATA.
                 binding::verify_report_data(&expected, verified.quote.report_data())
                     .map_err(AttestError::Binding)?;

@@ -869,7 +869,10 @@ mod tests {
             key: "root".to_owned(),
             ..row.clone()
         };
-        assert_eq!(store.put_collateral(&[row.clone(), other.clone()]).unwrap(), 2);
+        assert_eq!(
+            store.put_collateral(&[row.clone(), other.clone()]).unwrap(),
+            2
+        );
         assert_eq!(store.collateral_rows().unwrap(), vec![other, row]);
         assert_eq!(store.collateral_generation().unwrap(), 2);
     }

@@ -20,7 +20,10 @@ use warden_evidence::sim::tdx::{CollateralProfile, IntelHierarchy};
 const BIN: &str = env!("CARGO_BIN_EXE_warden-verifier");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("run warden-verifier")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run warden-verifier")
 }
 
 fn stdout(out: &Output) -> String {
@@ -49,7 +52,12 @@ fn verify(dir: &Path, quote: &str, collateral: &str, at: &str, json: bool) -> Ou
 
 fn assert_invalid(out: &Output, reason: &str) {
     let text = stdout(out);
-    assert_eq!(out.status.code(), Some(1), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.starts_with("invalid: "), "{text}");
     assert!(text.contains(reason), "expected {reason:?} in {text}");
 }
@@ -161,7 +169,14 @@ fn usage_errors_exit_two_and_hostile_quotes_exit_one() {
     let missing = dir.path().join("missing");
     let m = missing.to_str().unwrap();
     let out = run(&[
-        "evidence", "verify", "tdx", "--quote", m, "--collateral", m, "--at",
+        "evidence",
+        "verify",
+        "tdx",
+        "--quote",
+        m,
+        "--collateral",
+        m,
+        "--at",
         "2025-06-25T00:00:00Z",
     ]);
     assert_eq!(out.status.code(), Some(2));
@@ -172,7 +187,9 @@ fn usage_errors_exit_two_and_hostile_quotes_exit_one() {
     let collateral = dir.path().join("collateral");
     std::fs::create_dir(&collateral).unwrap();
     let sim = IntelHierarchy::shared()
-        .collateral(&CollateralProfile::valid_at(warden_evidence::UnixTime(1_767_225_600)))
+        .collateral(&CollateralProfile::valid_at(warden_evidence::UnixTime(
+            1_767_225_600,
+        )))
         .unwrap();
     for (name, bytes) in sim.files() {
         std::fs::write(collateral.join(name), bytes).unwrap();
@@ -228,7 +245,11 @@ fn collateral_import_and_list() {
     let write = |name: &str, profile: &CollateralProfile| {
         let path = dir.path().join(name);
         std::fs::create_dir(&path).unwrap();
-        for (file, bytes) in IntelHierarchy::shared().collateral(profile).unwrap().files() {
+        for (file, bytes) in IntelHierarchy::shared()
+            .collateral(profile)
+            .unwrap()
+            .files()
+        {
             std::fs::write(path.join(file), bytes).unwrap();
         }
         path
@@ -239,8 +260,19 @@ fn collateral_import_and_list() {
     let newer = write("newer", &newer);
     let older = write("older", &CollateralProfile::valid_at(now));
 
-    let out = run(&["collateral", "import", newer.to_str().unwrap(), "--config", cfg]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(&[
+        "collateral",
+        "import",
+        newer.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     assert!(text.contains("tcb-info 90c06f000000: added"), "{text}");
     assert_eq!(text.lines().count(), 6, "{text}");
@@ -254,7 +286,12 @@ fn collateral_import_and_list() {
         cfg,
         "--json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tcb = entries
         .as_array()
@@ -267,14 +304,30 @@ fn collateral_import_and_list() {
     let out = run(&["collateral", "list", "--config", cfg, "--json"]);
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), 6, "{rows}");
-    assert!(rows.as_array().unwrap().iter().all(|r| r["expired"] == false));
-    let tcb = rows.as_array().unwrap().iter().find(|r| r["kind"] == "tcb-info").unwrap();
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["expired"] == false)
+    );
+    let tcb = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "tcb-info")
+        .unwrap();
     assert!(tcb["source"].as_str().unwrap().contains("newer"), "{tcb}");
 
     // Not collateral: refused with the file's name, nothing imported.
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, b"{\"hello\": 1}").unwrap();
-    let out = run(&["collateral", "import", bad.to_str().unwrap(), "--config", cfg]);
+    let out = run(&[
+        "collateral",
+        "import",
+        bad.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("bad.json"),

@@ -75,7 +75,10 @@ fn serve(profile: CollateralProfile) -> Pcs {
                 } else if path.starts_with("/tdx/certification/v4/tcb?fmspc=90c06f000000") {
                     (
                         "200 OK",
-                        vec![("TCB-Info-Issuer-Chain", url_encode(&collateral.tcb_signing_chain_pem))],
+                        vec![(
+                            "TCB-Info-Issuer-Chain",
+                            url_encode(&collateral.tcb_signing_chain_pem),
+                        )],
                         collateral.tcb_info_response.clone(),
                     )
                 } else if path.starts_with("/tdx/certification/v4/qe/identity") {
@@ -97,7 +100,11 @@ fn serve(profile: CollateralProfile) -> Pcs {
                         collateral.pck_crl_der.clone(),
                     )
                 } else if path == "/sgx/certification/v4/rootcacrl" {
-                    ("200 OK", vec![], hex::encode(&collateral.root_ca_crl_der).into_bytes())
+                    (
+                        "200 OK",
+                        vec![],
+                        hex::encode(&collateral.root_ca_crl_der).into_bytes(),
+                    )
                 } else {
                     ("404 Not Found", vec![], b"no such resource".to_vec())
                 };
@@ -159,7 +166,10 @@ fn an_empty_cache_is_filled_from_pcs_before_judging() {
     // Offline (no fetcher): the gap is reported with the FMSPC.
     let e = judge.verify(NOW, &quote()).unwrap_err();
     assert!(
-        matches!(&e, TdxRefusal::Collateral(TdxError::MissingCollateral { .. })),
+        matches!(
+            &e,
+            TdxRefusal::Collateral(TdxError::MissingCollateral { .. })
+        ),
         "{e:?}"
     );
     assert!(e.to_string().contains("90c06f000000"), "{e}");
@@ -170,9 +180,20 @@ fn an_empty_cache_is_filled_from_pcs_before_judging() {
     assert!(simulated);
     assert_eq!(verified.claims.tcb_status, "UpToDate");
     assert_eq!(pcs.requests.load(Ordering::SeqCst), 4);
-    let kinds: Vec<_> = cache.rows().unwrap().iter().map(|r| r.kind.clone()).collect();
+    let kinds: Vec<_> = cache
+        .rows()
+        .unwrap()
+        .iter()
+        .map(|r| r.kind.clone())
+        .collect();
     assert_eq!(kinds.len(), 6, "{kinds:?}");
-    assert!(cache.rows().unwrap().iter().all(|r| r.source.starts_with("fetch:http://")));
+    assert!(
+        cache
+            .rows()
+            .unwrap()
+            .iter()
+            .all(|r| r.source.starts_with("fetch:http://"))
+    );
 
     // Fresh cache: no network on the next attestation.
     judge.verify(NOW, &quote()).unwrap();
@@ -199,10 +220,10 @@ fn the_refresher_fetches_what_is_close_to_expiry_and_survives_failures() {
     assert_eq!(pcs::refresh_once(&client, &cache, NOW, 86_400), 0);
     assert_eq!(pcs.requests.load(Ordering::SeqCst), before);
 
-    // Within a week of the TCB info's and QE identity's nextUpdate (NOW + 29 days): both
-    // fetched again (the CRLs live longer).
+    // Within a week of the nextUpdate of the TCB info, the QE identity and the PCK CRL (NOW + 29
+    // days): those three are fetched again; the root CA CRL lives a year and is left alone.
     let later = UnixTime(NOW.0 + 25 * 86_400);
-    assert_eq!(pcs::refresh_once(&client, &cache, later, 7 * 86_400), 2);
+    assert_eq!(pcs::refresh_once(&client, &cache, later, 7 * 86_400), 3);
 
     // PCS down: failures are logged, the cache keeps its items.
     *pcs.fail.lock().unwrap() = true;
