@@ -279,9 +279,13 @@ deny contains msg if {
 	msg := sprintf("advisory_ids %v is not a list", [claim("advisory_ids")])
 }
 
+default tdx_advisories := []
+
+tdx_advisories := claim("advisory_ids") if is_array(claim("advisory_ids"))
+
 deny contains msg if {
 	is_tdx
-	some id in claim("advisory_ids")
+	some id in tdx_advisories
 	not id in tdx_allowed_advisories
 	msg := sprintf("advisory %v applies to this platform and is not in data.tdx.allowed_advisory_ids", [id])
 }

@@ -532,6 +532,78 @@ fn serve_and_simulated_agent_over_the_cli() {
     assert!(log.contains("stopped"), "{log}");
 }
 
+#[test]
+fn tdx_agent_collateral_import_and_serve_over_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let agent_state = root.join("agent");
+    let model = model_dir(root);
+
+    // 1. The simulated TDX CVM: a v4 quote, and the test root and collateral for the operator.
+    let out = run(agent()
+        .args(["evidence", "--simulate", "--tee", "tdx", "--state-dir"])
+        .arg(&agent_state)
+        .arg("--model")
+        .arg(&model)
+        .args(["--nonce", &"6b".repeat(32)]))
+    .success();
+    let bundle: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("evidence output is not JSON ({e}): {out}"));
+    assert_eq!(bundle["cpu"]["tee"], json!("TEE_TDX"), "{out}");
+    let root_ca = agent_state.join("sim/tdx/root_ca.pem");
+    let collateral = agent_state.join("sim/tdx/collateral");
+    assert!(root_ca.is_file() && collateral.is_dir(), "{out}");
+    assert!(
+        out.stderr.contains("warden-verifier collateral import"),
+        "{out}"
+    );
+
+    // 2. A verifier trusting the test root, with the collateral imported before it starts.
+    let port = free_port();
+    let config = root.join("verifier.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n\
+             insecure_tdx_test_roots = [{}]\n",
+            toml_string(&root_ca)
+        ),
+    )
+    .unwrap();
+    let out = run(verifier()
+        .args(["collateral", "import"])
+        .arg(&collateral)
+        .arg("--config")
+        .arg(&config))
+    .success();
+    assert!(out.stdout.contains("tcb-info 90c06f000000: added"), "{out}");
+    run(verifier()
+        .args(["keys", "add", "demo", "--policy", "dev", "--generate", "--config"])
+        .arg(&config))
+    .success();
+    let mut server = Server::start(&config, root.join("verifier.log"));
+    server.wait_until_listening(port);
+    let line = server.log_line(&["insecure_tdx_test_roots", "Never use this in production"]);
+    assert!(line.contains("WARN"), "{line}");
+
+    // 3. The agent attests with a v5 (TD 1.5) quote and gets the key.
+    let key_file = root.join("demo.key");
+    let out = run(agent()
+        .args(["attest", "--verifier", &format!("http://127.0.0.1:{port}")])
+        .args(["--key", "demo", "--out"])
+        .arg(&key_file)
+        .args(["--simulate", "--tee", "tdx", "--sim-quote-version", "5", "--state-dir"])
+        .arg(&agent_state)
+        .arg("--model")
+        .arg(&model))
+    .success();
+    assert!(out.stdout.contains("released key demo (32 bytes)"), "{out}");
+    assert_eq!(std::fs::read(&key_file).unwrap().len(), 32);
+    let id = correlation_id(&out.stdout);
+    let line = server.log_line(&[&id, "attestation allowed"]);
+    assert!(line.contains("demo"), "{line}");
+}
+
 /// `path` as a TOML basic string.
 fn toml_string(path: &Path) -> String {
     // A JSON string is a valid TOML basic string for any path without control characters.
