@@ -122,11 +122,9 @@ fn crypto_bound() -> Bound {
         );
     });
     // Not crypto, but the largest other per-key cost on the server: one Rego evaluation.
-    let claims = warden_verifier::claims::ClaimsDocument::snp(
-        &verifier
-            .verify(START, &evidence.report, &vek)
-            .unwrap()
-            .claims,
+    let verified = verifier.verify(START, &evidence.report, &vek).unwrap();
+    let claims = warden_verifier::claims::ClaimsDocument::new(
+        warden_verifier::claims::CpuClaims::Snp(&verified.claims),
         true,
         &model(),
         &nonce,

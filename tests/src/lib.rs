@@ -120,10 +120,15 @@ pub mod harness {
     use warden_evidence::UnixTime;
     use warden_evidence::sim::tdx::IntelHierarchy;
     use warden_evidence::tdx::CollateralItem;
+    use warden_proto::v1::AttestRequest;
+    use warden_proto::v1::verifier_client::VerifierClient;
     use warden_verifier::collateral::CollateralCache;
     use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
     use warden_verifier::policy::PolicySet;
-    use warden_verifier::service::{self, Clock, DecisionRecord, Limits, SnpJudge, VerifierState};
+    use warden_verifier::service::{
+        self, AttestError, CORRELATION_ID_HEADER, Clock, DecisionRecord, Limits, SnpJudge,
+        VerifierState,
+    };
     use warden_verifier::store::Store;
     use warden_verifier::tdx::TdxJudge;
 
@@ -295,6 +300,27 @@ pub mod harness {
                 .find(|r| r.correlation_id == correlation_id)
                 .cloned()
                 .unwrap_or_else(|| panic!("no decision recorded under {correlation_id}"))
+        }
+
+        /// Sends `request`, expects a refusal with `code` carrying the correlation id (in the
+        /// metadata and the message), and returns the refusal recorded under that id.
+        pub async fn refused(
+            &self,
+            client: &mut VerifierClient<tonic::transport::Channel>,
+            request: AttestRequest,
+            code: tonic::Code,
+        ) -> AttestError {
+            let status = client.attest(request).await.expect_err("a refusal");
+            assert_eq!(status.code(), code, "{status:?}");
+            let id = status
+                .metadata()
+                .get(CORRELATION_ID_HEADER)
+                .expect("correlation id on every refusal")
+                .to_str()
+                .expect("ASCII correlation id")
+                .to_owned();
+            assert!(status.message().contains(&id), "{}", status.message());
+            self.record(&id).refusal.expect("a refusal was recorded")
         }
 
         /// Every decision so far.

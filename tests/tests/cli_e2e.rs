@@ -578,7 +578,15 @@ fn tdx_agent_collateral_import_and_serve_over_the_cli() {
     .success();
     assert!(out.stdout.contains("tcb-info 90c06f000000: added"), "{out}");
     run(verifier()
-        .args(["keys", "add", "demo", "--policy", "dev", "--generate", "--config"])
+        .args([
+            "keys",
+            "add",
+            "demo",
+            "--policy",
+            "dev",
+            "--generate",
+            "--config",
+        ])
         .arg(&config))
     .success();
     let mut server = Server::start(&config, root.join("verifier.log"));
@@ -592,7 +600,14 @@ fn tdx_agent_collateral_import_and_serve_over_the_cli() {
         .args(["attest", "--verifier", &format!("http://127.0.0.1:{port}")])
         .args(["--key", "demo", "--out"])
         .arg(&key_file)
-        .args(["--simulate", "--tee", "tdx", "--sim-quote-version", "5", "--state-dir"])
+        .args([
+            "--simulate",
+            "--tee",
+            "tdx",
+            "--sim-quote-version",
+            "5",
+            "--state-dir",
+        ])
         .arg(&agent_state)
         .arg("--model")
         .arg(&model))

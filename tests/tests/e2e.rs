@@ -28,7 +28,7 @@ use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{AttestRequest, AttestResponse, EvidenceBundle, GpuEvidence, Tee};
 use warden_tests::harness::{Options, START, TestVerifier};
 use warden_verifier::keys::KeyIdError;
-use warden_verifier::service::{AttestError, CORRELATION_ID_HEADER, NonceRefusal};
+use warden_verifier::service::{AttestError, NonceRefusal};
 
 fn source() -> SnpSource {
     SnpSource::Simulated(Box::new(SimulatedSnp::from_hierarchy(
@@ -113,26 +113,6 @@ fn request(bundle: EvidenceBundle, keys: &[&str]) -> AttestRequest {
     }
 }
 
-/// Sends `request`, expects a refusal with `code`, and returns the recorded refusal.
-async fn refused(
-    v: &TestVerifier,
-    c: &mut VerifierClient<tonic::transport::Channel>,
-    request: AttestRequest,
-    code: Code,
-) -> AttestError {
-    let status = c.attest(request).await.unwrap_err();
-    assert_eq!(status.code(), code, "{status:?}");
-    let id = status
-        .metadata()
-        .get(CORRELATION_ID_HEADER)
-        .expect("correlation id on every refusal")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(status.message().contains(&id), "{}", status.message());
-    v.record(&id).refusal.expect("a refusal was recorded")
-}
-
 #[tokio::test]
 async fn allowed_key_is_released_sealed_to_the_tee_key() {
     let v = start(Options::default()).await;
@@ -212,13 +192,9 @@ async fn replayed_evidence_is_refused() {
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
     c.attest(request(bundle.clone(), &["k"])).await.unwrap();
-    let e = refused(
-        &v,
-        &mut c,
-        request(bundle, &["k"]),
-        Code::FailedPrecondition,
-    )
-    .await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::FailedPrecondition)
+        .await;
     assert_eq!(e, AttestError::Nonce(NonceRefusal::AlreadyUsed));
     v.stop().await;
 }
@@ -231,13 +207,9 @@ async fn expired_nonce_is_refused() {
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
     v.clock.advance(120);
-    let e = refused(
-        &v,
-        &mut c,
-        request(bundle, &["k"]),
-        Code::FailedPrecondition,
-    )
-    .await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::FailedPrecondition)
+        .await;
     assert_eq!(
         e,
         AttestError::Nonce(NonceRefusal::Expired {
@@ -255,13 +227,9 @@ async fn unknown_nonce_is_refused() {
     let pair = TeeKeyPair::generate();
     let bundle =
         client::evidence_bundle(&source(), &Nonce::from_bytes([7; 32]), &pair, &model(1)).unwrap();
-    let e = refused(
-        &v,
-        &mut c,
-        request(bundle, &["k"]),
-        Code::FailedPrecondition,
-    )
-    .await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::FailedPrecondition)
+        .await;
     assert_eq!(e, AttestError::Nonce(NonceRefusal::Unknown));
     v.stop().await;
 }
@@ -274,7 +242,9 @@ async fn a_tee_key_other_than_the_bound_one_is_refused() {
     let mut c = connect(&v).await;
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.tee_pubkey = TeeKeyPair::generate().public_key().as_bytes().to_vec();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert_eq!(e, AttestError::Binding(BindingError::ReportDataMismatch));
     v.stop().await;
 }
@@ -288,7 +258,9 @@ async fn evidence_from_one_session_with_another_sessions_nonce_is_refused() {
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     let other = client::challenge(&mut c).await.unwrap();
     bundle.nonce = other.as_bytes().to_vec();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert_eq!(e, AttestError::Binding(BindingError::ReportDataMismatch));
     v.stop().await;
 }
@@ -301,7 +273,9 @@ async fn a_substituted_model_is_refused() {
     let mut c = connect(&v).await;
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.model = Some(model(9).into());
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert_eq!(e, AttestError::Binding(BindingError::ReportDataMismatch));
     v.stop().await;
 }
@@ -311,13 +285,9 @@ async fn unknown_key_id_is_denied() {
     let v = start(Options::default()).await;
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
-    let e = refused(
-        &v,
-        &mut c,
-        request(bundle, &["nope"]),
-        Code::PermissionDenied,
-    )
-    .await;
+    let e = v
+        .refused(&mut c, request(bundle, &["nope"]), Code::PermissionDenied)
+        .await;
     assert_eq!(
         e,
         AttestError::AllDenied("nope: unknown key id \"nope\"".to_owned())
@@ -382,7 +352,9 @@ async fn simulated_roots_are_rejected_unless_configured() {
     v.add_key("k", "dev");
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert_eq!(
         e,
         AttestError::Snp(SnpError::CertSignature {
@@ -446,7 +418,9 @@ async fn low_order_tee_key_is_refused() {
         model: Some(model(1).into()),
         tee_pubkey: vec![0; 32],
     };
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert_eq!(e, AttestError::TeeKey(SealError::TeeKeyInvalid));
     v.stop().await;
 }
@@ -461,18 +435,24 @@ async fn mislabelled_tee_and_gpu_evidence_never_reach_policy() {
     // without them, as a quote that does not parse.
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.cpu.as_mut().unwrap().tee = Tee::Tdx.into();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::InvalidArgument).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::InvalidArgument)
+        .await;
     assert!(matches!(e, AttestError::Malformed(_)), "{e:?}");
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     let cpu = bundle.cpu.as_mut().unwrap();
     cpu.tee = Tee::Tdx.into();
     cpu.certificates.clear();
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(matches!(e, AttestError::Tdx(_)), "{e:?}");
 
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.cpu.as_mut().unwrap().tee = 0;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::InvalidArgument).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::InvalidArgument)
+        .await;
     assert_eq!(
         e,
         AttestError::Malformed("cpu.tee 0 is not a TEE kind".to_owned())
@@ -480,7 +460,9 @@ async fn mislabelled_tee_and_gpu_evidence_never_reach_policy() {
 
     let (_, _, mut bundle) = session(&mut c, &model(1)).await;
     bundle.gpus.push(GpuEvidence::default());
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::Unimplemented).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::Unimplemented)
+        .await;
     assert_eq!(e, AttestError::GpusUnsupported(1));
     v.stop().await;
 }
@@ -498,7 +480,9 @@ async fn expired_certificates_are_refused_at_the_verifiers_time() {
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &model(1)).await;
     v.clock.set(UnixTime(1_956_528_001));
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(
         matches!(
             e,
@@ -530,7 +514,9 @@ async fn path_traversal_key_ids_are_refused() {
         ("", KeyIdError::Empty),
     ] {
         let (_, _, bundle) = session(&mut c, &model(1)).await;
-        let e = refused(&v, &mut c, request(bundle, &[id]), Code::InvalidArgument).await;
+        let e = v
+            .refused(&mut c, request(bundle, &[id]), Code::InvalidArgument)
+            .await;
         assert_eq!(e, AttestError::BadKeyId(reason), "{id}");
     }
     v.stop().await;
@@ -594,7 +580,9 @@ deny contains msg if {
         .await
         .unwrap();
     let (_, _, bundle) = session(&mut c, &model(3)).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert_eq!(
         e,
         AttestError::AllDenied(format!(
@@ -609,19 +597,21 @@ deny contains msg if {
 async fn malformed_requests_are_invalid_arguments() {
     let v = start(Options::default()).await;
     let mut c = connect(&v).await;
-    let e = refused(
-        &v,
-        &mut c,
-        AttestRequest {
-            evidence: None,
-            key_ids: vec!["k".to_owned()],
-        },
-        Code::InvalidArgument,
-    )
-    .await;
+    let e = v
+        .refused(
+            &mut c,
+            AttestRequest {
+                evidence: None,
+                key_ids: vec!["k".to_owned()],
+            },
+            Code::InvalidArgument,
+        )
+        .await;
     assert_eq!(e, AttestError::Malformed("evidence is missing".to_owned()));
     let (_, _, bundle) = session(&mut c, &model(1)).await;
-    let e = refused(&v, &mut c, request(bundle, &[]), Code::InvalidArgument).await;
+    let e = v
+        .refused(&mut c, request(bundle, &[]), Code::InvalidArgument)
+        .await;
     assert_eq!(e, AttestError::Malformed("no key ids requested".to_owned()));
     v.stop().await;
 }

@@ -23,7 +23,7 @@ use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{AttestRequest, EvidenceBundle};
 use warden_tests::harness::{Options, START, TestVerifier};
 use warden_tests::simulated_tdx_bundle;
-use warden_verifier::service::{AttestError, CORRELATION_ID_HEADER};
+use warden_verifier::service::AttestError;
 
 fn source(version: QuoteVersion) -> CpuSource {
     CpuSource::SimulatedTdx(Box::new(
@@ -62,24 +62,6 @@ async fn session(
     (nonce, pair, bundle)
 }
 
-async fn refused(
-    v: &TestVerifier,
-    c: &mut VerifierClient<tonic::transport::Channel>,
-    request: AttestRequest,
-    code: Code,
-) -> AttestError {
-    let status = c.attest(request).await.unwrap_err();
-    assert_eq!(status.code(), code, "{status:?}");
-    let id = status
-        .metadata()
-        .get(CORRELATION_ID_HEADER)
-        .expect("correlation id on every refusal")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    v.record(&id).refusal.expect("a refusal was recorded")
-}
-
 #[tokio::test]
 async fn tdx_v4_and_v5_quotes_release_keys_under_dev() {
     let v = TestVerifier::start(Options::default()).await;
@@ -110,13 +92,9 @@ async fn default_policy_denies_simulated_tdx_with_reasons() {
     v.add_key("strict", "default");
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
-    let e = refused(
-        &v,
-        &mut c,
-        request(bundle, &["strict"]),
-        Code::PermissionDenied,
-    )
-    .await;
+    let e = v
+        .refused(&mut c, request(bundle, &["strict"]), Code::PermissionDenied)
+        .await;
     let AttestError::AllDenied(reasons) = e else {
         panic!("expected a policy denial, got {e:?}");
     };
@@ -140,7 +118,9 @@ async fn tdx_guest_configuration_is_judged_by_dev_policy() {
         ..TdProfile::default()
     };
     let (_, _, bundle) = session(&mut c, &debug).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(
         matches!(e, AttestError::Tdx(TdxError::DebugTd { .. })),
         "{e}"
@@ -151,7 +131,9 @@ async fn tdx_guest_configuration_is_judged_by_dev_policy() {
         ..TdProfile::default()
     };
     let (_, _, bundle) = session(&mut c, &no_sept).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(
         matches!(e, AttestError::Tdx(TdxError::SeptVeDisabled { .. })),
         "{e}"
@@ -169,7 +151,9 @@ async fn tampered_quote_and_foreign_binding_are_refused() {
     let (_, _, mut bundle) = session(&mut c, &TdProfile::default()).await;
     let quote = &mut bundle.cpu.as_mut().unwrap().report;
     quote[48 + 200] ^= 1;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(
         matches!(e, AttestError::Tdx(TdxError::QuoteSignature { .. })),
         "{e}"
@@ -179,13 +163,17 @@ async fn tampered_quote_and_foreign_binding_are_refused() {
     let (_, _, old) = session(&mut c, &TdProfile::default()).await;
     let (_, _, mut bundle) = session(&mut c, &TdProfile::default()).await;
     bundle.cpu = old.cpu;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(matches!(e, AttestError::Binding(_)), "{e}");
 
     // TDX evidence carries no certificates beside the quote.
     let (_, _, mut bundle) = session(&mut c, &TdProfile::default()).await;
     bundle.cpu.as_mut().unwrap().certificates = vec![0x30, 0x00];
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::InvalidArgument).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::InvalidArgument)
+        .await;
     assert!(matches!(e, AttestError::Malformed(_)), "{e}");
     v.stop().await;
 }
@@ -199,7 +187,9 @@ async fn stale_or_missing_collateral_is_unavailable_and_names_the_fmspc() {
     v.clock
         .set(warden_evidence::UnixTime(START.0 + 31 * 86_400));
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::Unavailable).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::Unavailable)
+        .await;
     let AttestError::Collateral(inner) = &e else {
         panic!("expected a collateral refusal, got {e:?}");
     };
@@ -218,7 +208,9 @@ async fn stale_or_missing_collateral_is_unavailable_and_names_the_fmspc() {
     v.add_key("k", "dev");
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::Unavailable).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::Unavailable)
+        .await;
     assert!(
         matches!(
             e,
@@ -240,7 +232,9 @@ async fn simulated_tdx_roots_are_rejected_unless_configured() {
     v.add_key("k", "dev");
     let mut c = connect(&v).await;
     let (_, _, bundle) = session(&mut c, &TdProfile::default()).await;
-    let e = refused(&v, &mut c, request(bundle, &["k"]), Code::PermissionDenied).await;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
     assert!(
         matches!(
             e,

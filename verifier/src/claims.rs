@@ -9,6 +9,15 @@ use warden_evidence::snp::SnpClaims;
 use warden_evidence::tdx::TdxClaims;
 use warden_proto::binding::{ModelManifest, Nonce, TeePublicKey};
 
+/// The verified claims of the CPU TEE, by kind (`tee.type` in the document).
+#[derive(Debug, Clone, Copy)]
+pub enum CpuClaims<'a> {
+    /// AMD SEV-SNP (`sev-snp`).
+    Snp(&'a SnpClaims),
+    /// Intel TDX (`tdx`).
+    Tdx(&'a TdxClaims),
+}
+
 /// The parts of one attestation that every requested key's decision shares.
 #[derive(Debug, Clone)]
 pub struct ClaimsDocument {
@@ -28,17 +37,17 @@ pub enum ClaimsError {
 }
 
 impl ClaimsDocument {
-    /// The document for a verified SEV-SNP report.
+    /// The document for verified CPU evidence.
     ///
-    /// `simulated` says the report verified only through an operator-configured
-    /// `insecure_test_roots` hierarchy. The model, nonce and TEE key have been checked against
-    /// REPORT_DATA before this is called.
+    /// `simulated` says the evidence verified only through an operator-configured test root
+    /// (`insecure_test_roots`, `insecure_tdx_test_roots`). The model, nonce and TEE key have been
+    /// checked against REPORT_DATA before this is called.
     ///
     /// # Errors
     ///
     /// [`ClaimsError`] on a time outside RFC 3339's range.
-    pub fn snp(
-        tee: &SnpClaims,
+    pub fn new(
+        cpu: CpuClaims<'_>,
         simulated: bool,
         model: &ModelManifest,
         nonce: &Nonce,
@@ -46,31 +55,12 @@ impl ClaimsDocument {
         key_ids: &[String],
         now: UnixTime,
     ) -> Result<Self, ClaimsError> {
-        let tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
-        Self::build(
-            tee, "sev-snp", simulated, model, nonce, tee_pubkey, key_ids, now,
-        )
-    }
-
-    /// The document for a verified Intel TDX quote; `simulated` says it verified only through an
-    /// `insecure_tdx_test_roots` root. Otherwise as [`ClaimsDocument::snp`].
-    ///
-    /// # Errors
-    ///
-    /// [`ClaimsError`] on a time outside RFC 3339's range.
-    pub fn tdx(
-        tee: &TdxClaims,
-        simulated: bool,
-        model: &ModelManifest,
-        nonce: &Nonce,
-        tee_pubkey: &TeePublicKey,
-        key_ids: &[String],
-        now: UnixTime,
-    ) -> Result<Self, ClaimsError> {
-        let tee = serde_json::to_value(tee).map_err(|_| ClaimsError::NotAnObject)?;
-        Self::build(
-            tee, "tdx", simulated, model, nonce, tee_pubkey, key_ids, now,
-        )
+        let (tee, kind) = match cpu {
+            CpuClaims::Snp(c) => (serde_json::to_value(c), "sev-snp"),
+            CpuClaims::Tdx(c) => (serde_json::to_value(c), "tdx"),
+        };
+        let tee = tee.map_err(|_| ClaimsError::NotAnObject)?;
+        Self::build(tee, kind, simulated, model, nonce, tee_pubkey, key_ids, now)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -533,32 +533,43 @@ fn verify_snp(args: &SnpArgs) -> ExitCode {
         crls: &crls,
     };
     match offline::verify_snp(files, args.at, args.dangerous_trust_chain_root) {
-        Ok(verified) => {
-            let claims = match serde_json::to_value(&verified.claims) {
-                Ok(claims) => claims,
-                Err(e) => {
-                    eprintln!("error: cannot encode claims: {e}");
-                    return ExitCode::from(INVALID);
-                }
-            };
-            let text = if args.json {
-                serde_json::to_string_pretty(&claims).unwrap_or_else(|_| claims.to_string())
-            } else {
-                let mut lines = vec![format!(
-                    "valid: SEV-SNP report v{} from {} signed by {} at {}",
-                    verified.claims.version, verified.product, verified.signer, args.at
-                )];
-                flatten("  ", &claims, &mut lines);
-                lines.join("\n")
-            };
-            print_line(&text);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            print_line(&format!("invalid: {e}"));
-            ExitCode::from(INVALID)
-        }
+        Ok(verified) => valid(
+            &verified.claims,
+            &format!(
+                "valid: SEV-SNP report v{} from {} signed by {} at {}",
+                verified.claims.version, verified.product, verified.signer, args.at
+            ),
+            args.json,
+        ),
+        Err(e) => invalid(&e),
     }
+}
+
+/// Prints the verdict of valid evidence: `headline` and the flattened claims, or the claims as
+/// JSON. Exit status 0.
+fn valid(claims: &impl serde::Serialize, headline: &str, json: bool) -> ExitCode {
+    let claims = match serde_json::to_value(claims) {
+        Ok(claims) => claims,
+        Err(e) => {
+            eprintln!("error: cannot encode claims: {e}");
+            return ExitCode::from(INVALID);
+        }
+    };
+    let text = if json {
+        serde_json::to_string_pretty(&claims).unwrap_or_else(|_| claims.to_string())
+    } else {
+        let mut lines = vec![headline.to_owned()];
+        flatten("  ", &claims, &mut lines);
+        lines.join("\n")
+    };
+    print_line(&text);
+    ExitCode::SUCCESS
+}
+
+/// Prints why evidence is not valid. Exit status 1.
+fn invalid(reason: &dyn std::fmt::Display) -> ExitCode {
+    print_line(&format!("invalid: {reason}"));
+    ExitCode::from(INVALID)
 }
 
 fn verify_tdx(args: &TdxArgs) -> ExitCode {
@@ -596,43 +607,24 @@ fn verify_tdx(args: &TdxArgs) -> ExitCode {
             eprintln!("error: --collateral: {e}");
             return ExitCode::from(USAGE);
         }
-        Err(e) => {
-            print_line(&format!("invalid: collateral {e}"));
-            return ExitCode::from(INVALID);
-        }
+        Err(e) => return invalid(&format!("collateral {e}")),
     };
     let verified = Quote::parse_allow_zero_padding(&quote).and_then(|quote| {
         let collateral = set.select(&quote.pck()?, args.at)?;
         TdxVerifier::new(root).verify(args.at, &quote, &collateral)
     });
     match verified {
-        Ok(verified) => {
-            let claims = match serde_json::to_value(&verified.claims) {
-                Ok(claims) => claims,
-                Err(e) => {
-                    eprintln!("error: cannot encode claims: {e}");
-                    return ExitCode::from(INVALID);
-                }
-            };
-            let text = if args.json {
-                serde_json::to_string_pretty(&claims).unwrap_or_else(|_| claims.to_string())
-            } else {
-                let mut lines = vec![format!(
-                    "valid: TDX quote v{} with TCB status {} at {}",
-                    verified.quote.version(),
-                    verified.claims.tcb_status,
-                    args.at
-                )];
-                flatten("  ", &claims, &mut lines);
-                lines.join("\n")
-            };
-            print_line(&text);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            print_line(&format!("invalid: {e}"));
-            ExitCode::from(INVALID)
-        }
+        Ok(verified) => valid(
+            &verified.claims,
+            &format!(
+                "valid: TDX quote v{} with TCB status {} at {}",
+                verified.quote.version(),
+                verified.claims.tcb_status,
+                args.at
+            ),
+            args.json,
+        ),
+        Err(e) => invalid(&e),
     }
 }
 

@@ -29,7 +29,7 @@ use warden_proto::seal::{self, SealError};
 use warden_proto::v1::verifier_server::{Verifier, VerifierServer};
 use warden_proto::v1::{self, AttestRequest, AttestResponse, ChallengeRequest, ChallengeResponse};
 
-use crate::claims::{ClaimsDocument, ClaimsError};
+use crate::claims::{ClaimsDocument, ClaimsError, CpuClaims};
 use crate::collateral::CollateralCache;
 use crate::config::{Config, MAX_KEYS_PER_REQUEST};
 use crate::keys::{KeyBroker, KeyError, KeyId, KeyIdError, MasterKey};
@@ -592,7 +592,9 @@ impl VerifierState {
             return Err(AttestError::GpusUnsupported(bundle.gpus.len()));
         }
         let expected = binding::report_data_for_bundle(bundle).map_err(AttestError::Binding)?;
-        let claims = match v1::Tee::try_from(cpu.tee) {
+        let snp_verified;
+        let tdx_verified;
+        let (cpu_claims, simulated, report_data) = match v1::Tee::try_from(cpu.tee) {
             Ok(v1::Tee::SevSnp) => {
                 let vek =
                     snp::vek_from_certificates(&cpu.certificates).map_err(AttestError::Snp)?;
@@ -600,17 +602,11 @@ impl VerifierState {
                     .snp
                     .verify(now, &cpu.report, &vek)
                     .map_err(AttestError::Snp)?;
-                // 4. The binding: every byte of REPORT_DATA.
-                binding::verify_report_data(&expected, verified.report.report_data())
-                    .map_err(AttestError::Binding)?;
-                ClaimsDocument::snp(
-                    &verified.claims,
+                snp_verified = verified;
+                (
+                    CpuClaims::Snp(&snp_verified.claims),
                     simulated,
-                    &model,
-                    &nonce,
-                    &tee_pubkey,
-                    &request.key_ids,
-                    now,
+                    snp_verified.report.report_data(),
                 )
             }
             Ok(v1::Tee::Tdx) => {
@@ -628,17 +624,11 @@ impl VerifierState {
                     TdxRefusal::Collateral(e) => AttestError::Collateral(e),
                     TdxRefusal::Cache(e) => AttestError::Internal(e),
                 })?;
-                // 4. The binding: every byte of REPORT_DATA.
-                binding::verify_report_data(&expected, verified.quote.report_data())
-                    .map_err(AttestError::Binding)?;
-                ClaimsDocument::tdx(
-                    &verified.claims,
+                tdx_verified = verified;
+                (
+                    CpuClaims::Tdx(&tdx_verified.claims),
                     simulated,
-                    &model,
-                    &nonce,
-                    &tee_pubkey,
-                    &request.key_ids,
-                    now,
+                    tdx_verified.quote.report_data(),
                 )
             }
             Ok(v1::Tee::Unspecified) | Err(_) => {
@@ -647,7 +637,19 @@ impl VerifierState {
                     cpu.tee
                 )));
             }
-        }
+        };
+
+        // 4. The binding: every byte of REPORT_DATA.
+        binding::verify_report_data(&expected, report_data).map_err(AttestError::Binding)?;
+        let claims = ClaimsDocument::new(
+            cpu_claims,
+            simulated,
+            &model,
+            &nonce,
+            &tee_pubkey,
+            &request.key_ids,
+            now,
+        )
         .map_err(|e: ClaimsError| AttestError::Internal(e.to_string()))?;
 
         // 5. Policy, per key.

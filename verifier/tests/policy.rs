@@ -11,7 +11,8 @@
     missing_docs
 )]
 
-use std::path::Path;
+mod common;
+
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
@@ -27,11 +28,6 @@ const CRL_NEXT: UnixTime = UnixTime(1_751_328_000); // 2025-07-01
 
 const MEASUREMENT: [u8; 48] = [0x4d; 48];
 const MODEL: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
-
-fn repo_file(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 /// The claims (`input.tee` without `type`/`simulated`) of a v5 Milan report signed by a VCEK of
 /// the generated hierarchy, verified with a current CRL.
@@ -107,7 +103,8 @@ fn good() -> Value {
 
 /// The shipped default data with this document's measurement and model allowed.
 fn good_data() -> Value {
-    let mut data: Value = serde_json::from_str(&repo_file("policies/default.data.json")).unwrap();
+    let mut data: Value =
+        serde_json::from_str(&common::repo_file("policies/default.data.json")).unwrap();
     data["measurements"] = json!([hex(&MEASUREMENT)]);
     data["models"] = json!([MODEL]);
     data
@@ -120,7 +117,7 @@ fn hex(bytes: &[u8]) -> String {
 fn default_policy(data: &Value) -> Policy {
     Policy::load(
         "default",
-        &repo_file("policies/default.rego"),
+        &common::repo_file("policies/default.rego"),
         Some(&data.to_string()),
     )
     .unwrap()
@@ -129,8 +126,8 @@ fn default_policy(data: &Value) -> Policy {
 fn dev_policy() -> Policy {
     Policy::load(
         "dev",
-        &repo_file("policies/dev.rego"),
-        Some(&repo_file("policies/dev.data.json")),
+        &common::repo_file("policies/dev.rego"),
+        Some(&common::repo_file("policies/dev.data.json")),
     )
     .unwrap()
 }
@@ -511,8 +508,8 @@ fn builtin_default_denies_simulated_document() {
         policy.digest(),
         Policy::load(
             "default",
-            &repo_file("policies/default.rego"),
-            Some(&repo_file("policies/default.data.json"))
+            &common::repo_file("policies/default.rego"),
+            Some(&common::repo_file("policies/default.data.json"))
         )
         .unwrap()
         .digest()
@@ -557,7 +554,7 @@ fn dev_admits_simulated_and_denies_debug() {
 fn dev_denied_models() {
     let dev = Policy::load(
         "dev",
-        &repo_file("policies/dev.rego"),
+        &common::repo_file("policies/dev.rego"),
         Some(&json!({"denied_models": [MODEL]}).to_string()),
     )
     .unwrap();
@@ -620,7 +617,7 @@ fn policy_errors() {
 
 #[test]
 fn shipped_policies_load_from_the_directory() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies");
     let set = PolicySet::load_dir(&dir).unwrap();
     assert_eq!(set.names(), vec!["default".to_owned(), "dev".to_owned()]);
     let builtin = PolicySet::builtin().unwrap();

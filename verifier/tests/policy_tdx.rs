@@ -10,7 +10,8 @@
     missing_docs
 )]
 
-use std::path::Path;
+mod common;
+
 use std::sync::OnceLock;
 
 use serde_json::{Value, json};
@@ -21,11 +22,6 @@ use warden_verifier::policy::Policy;
 
 const NOW: UnixTime = UnixTime(1_767_225_600);
 const MODEL: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
-
-fn repo_file(path: &str) -> String {
-    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
-}
 
 /// `input.tee` of a default simulated TD quote, verified (UpToDate).
 fn tee_claims() -> &'static Value {
@@ -74,7 +70,8 @@ fn document(simulated: bool) -> Value {
 /// The shipped default data with this TD's measurements and the model allowed.
 fn good_data() -> Value {
     let tee = tee_claims();
-    let mut data: Value = serde_json::from_str(&repo_file("policies/default.data.json")).unwrap();
+    let mut data: Value =
+        serde_json::from_str(&common::repo_file("policies/default.data.json")).unwrap();
     data["tdx"]["measurements"] = json!([{
         "mr_td": tee["mr_td"].as_str().unwrap().to_uppercase(),
         "rtmr0": tee["rtmr0"],
@@ -88,7 +85,7 @@ fn good_data() -> Value {
 fn default_policy(data: &Value) -> Policy {
     Policy::load(
         "default",
-        &repo_file("policies/default.rego"),
+        &common::repo_file("policies/default.rego"),
         Some(&data.to_string()),
     )
     .unwrap()
@@ -118,9 +115,11 @@ fn genuine_up_to_date_td_with_allowed_measurements_is_allowed() {
 fn simulated_td_is_denied_by_default_and_admitted_by_dev() {
     assert_eq!(
         reasons(&good_data(), &document(true)),
-        ["tee.simulated is true: simulated evidence (verified against generated test roots) is never accepted by this policy"]
+        [
+            "tee.simulated is true: simulated evidence (verified against generated test roots) is never accepted by this policy"
+        ]
     );
-    let dev = Policy::load("dev", &repo_file("policies/dev.rego"), Some("{}")).unwrap();
+    let dev = Policy::load("dev", &common::repo_file("policies/dev.rego"), Some("{}")).unwrap();
     assert!(dev.evaluate(&document(true)).unwrap().allow);
     let mut doc = document(true);
     doc["tee"]["td_attributes"]["debug"] = json!(true);
@@ -151,7 +150,9 @@ fn d3_tcb_status_and_advisories_must_be_admitted_by_name() {
     out_of_date(&mut doc);
     assert_eq!(
         reasons(&data, &doc),
-        ["advisory INTEL-SA-01079 applies to this platform and is not in data.tdx.allowed_advisory_ids"]
+        [
+            "advisory INTEL-SA-01079 applies to this platform and is not in data.tdx.allowed_advisory_ids"
+        ]
     );
     data["tdx"]["allowed_advisory_ids"] = json!(["INTEL-SA-01036", "INTEL-SA-01079"]);
     assert!(default_policy(&data).evaluate(&doc).unwrap().allow);
@@ -170,11 +171,15 @@ fn t1_t3_t4_td_attributes() {
     );
     assert_eq!(
         after(|d| d["tee"]["td_attributes"]["sept_ve_disable"] = json!(false)),
-        ["td_attributes.sept_ve_disable is false: EPT violations would reach the guest as #VE; SEPT_VE_DISABLE must be set"]
+        [
+            "td_attributes.sept_ve_disable is false: EPT violations would reach the guest as #VE; SEPT_VE_DISABLE must be set"
+        ]
     );
     assert_eq!(
         after(|d| d["tee"]["td_attributes"]["migratable"] = json!(true)),
-        ["td_attributes.migratable is true: a migration TD may export TD state; migratable must be false"]
+        [
+            "td_attributes.migratable is true: a migration TD may export TD state; migratable must be false"
+        ]
     );
     // A missing object fails closed on every attribute rule.
     assert_eq!(
@@ -193,7 +198,10 @@ fn t6_measurements_are_allow_listed_as_combinations() {
     doc["tee"]["rtmr1"] = json!("00".repeat(48));
     let r = reasons(&good_data(), &doc);
     assert_eq!(r.len(), 1, "{r:?}");
-    assert!(r[0].contains("matches no entry of data.tdx.measurements"), "{r:?}");
+    assert!(
+        r[0].contains("matches no entry of data.tdx.measurements"),
+        "{r:?}"
+    );
     assert!(r[0].contains(&"00".repeat(48)), "{r:?}");
     assert!(!r[0].contains(&rtmr1));
 
@@ -206,7 +214,12 @@ fn t6_measurements_are_allow_listed_as_combinations() {
 
     // Fields left out are not compared; an unknown field is a configuration error.
     data["tdx"]["measurements"] = json!([{"mr_td": tee_claims()["mr_td"]}]);
-    assert!(default_policy(&data).evaluate(&document(false)).unwrap().allow);
+    assert!(
+        default_policy(&data)
+            .evaluate(&document(false))
+            .unwrap()
+            .allow
+    );
     data["tdx"]["measurements"] = json!([{"mr_td": tee_claims()["mr_td"], "rtmr9": "00"}]);
     let r = reasons(&data, &document(false));
     assert!(
@@ -215,7 +228,12 @@ fn t6_measurements_are_allow_listed_as_combinations() {
     );
     // An entry without mr_td matches nothing.
     data["tdx"]["measurements"] = json!([{"rtmr0": tee_claims()["rtmr0"]}]);
-    assert!(!default_policy(&data).evaluate(&document(false)).unwrap().allow);
+    assert!(
+        !default_policy(&data)
+            .evaluate(&document(false))
+            .unwrap()
+            .allow
+    );
 }
 
 #[test]
@@ -224,14 +242,25 @@ fn t5_t9_d7_optional_pins() {
     data["tdx"]["mr_seams"] = json!(["ab".repeat(48)]);
     let r = reasons(&data, &document(false));
     assert_eq!(r.len(), 1);
-    assert!(r[0].starts_with("mr_seam ") && r[0].ends_with("is not in data.tdx.mr_seams"), "{r:?}");
+    assert!(
+        r[0].starts_with("mr_seam ") && r[0].ends_with("is not in data.tdx.mr_seams"),
+        "{r:?}"
+    );
     data["tdx"]["mr_seams"] = json!([tee_claims()["mr_seam"]]);
-    assert!(default_policy(&data).evaluate(&document(false)).unwrap().allow);
+    assert!(
+        default_policy(&data)
+            .evaluate(&document(false))
+            .unwrap()
+            .allow
+    );
 
     data["tdx"]["xfam"] = json!("ffffffffffffffff");
     let r = reasons(&data, &document(false));
     assert_eq!(r.len(), 1);
-    assert!(r[0].contains("is not the expected data.tdx.xfam ffffffffffffffff"), "{r:?}");
+    assert!(
+        r[0].contains("is not the expected data.tdx.xfam ffffffffffffffff"),
+        "{r:?}"
+    );
     data["tdx"]["xfam"] = tee_claims()["xfam"].clone();
 
     let number = tee_claims()["tcb_evaluation_data_number"].as_u64().unwrap();
@@ -244,7 +273,12 @@ fn t5_t9_d7_optional_pins() {
         )]
     );
     data["tdx"]["min_tcb_evaluation_data_number"] = json!(number);
-    assert!(default_policy(&data).evaluate(&document(false)).unwrap().allow);
+    assert!(
+        default_policy(&data)
+            .evaluate(&document(false))
+            .unwrap()
+            .allow
+    );
 }
 
 #[test]
@@ -255,6 +289,13 @@ fn snp_rules_do_not_fire_on_tdx_and_tdx_rules_do_not_fire_on_snp() {
     let mut doc = document(false);
     doc["tee"]["type"] = json!("sev-snp");
     let r = reasons(&good_data(), &doc);
-    assert!(r.iter().all(|m| !m.contains("td_attributes") && !m.contains("data.tdx")), "{r:?}");
-    assert!(r.iter().any(|m| m.starts_with("policy.debug is null")), "{r:?}");
+    assert!(
+        r.iter()
+            .all(|m| !m.contains("td_attributes") && !m.contains("data.tdx")),
+        "{r:?}"
+    );
+    assert!(
+        r.iter().any(|m| m.starts_with("policy.debug is null")),
+        "{r:?}"
+    );
 }

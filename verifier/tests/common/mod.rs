@@ -41,3 +41,11 @@ pub fn at(s: &str) -> warden_evidence::UnixTime {
         .expect("RFC 3339");
     warden_evidence::UnixTime(t.unix_timestamp())
 }
+
+/// A file of this repository (policies, ...), as text.
+pub fn repo_file(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
