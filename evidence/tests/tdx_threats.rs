@@ -203,6 +203,7 @@ fn upstream(e: &TdxError) -> &str {
         | TdxError::TcbInfoType { upstream }
         | TdxError::NoMatchingTcbLevel { upstream }
         | TdxError::TcbRevoked { upstream }
+        | TdxError::UnrecognizedTcbStatus { upstream }
         | TdxError::TcbComponents { upstream }
         | TdxError::ModuleMismatch { upstream }
         | TdxError::Revoked { upstream }
@@ -738,20 +739,21 @@ fn t13_attestation_key_not_certified_by_the_qe() {
     );
 }
 
-/// GAP (reported, not enforced): THREATS T13 requires QE_REPORT.REPORT_DATA[32..64] to be zero;
-/// dcap-qvl 0.7.1 compares only the first 32 bytes and Warden adds no check, so this quote
-/// verifies. The QE report is still signed by the PCK key, so only a (genuine) QE could write
-/// such bytes. This test pins today's behaviour; flip it when the check is added.
+/// THREATS T13 requires QE_REPORT.REPORT_DATA[32..64] to be zero; dcap-qvl 0.7.1 compares only
+/// the first 32 bytes, so Warden checks the rest itself.
 #[test]
-fn t13_gap_upper_half_of_qe_report_data_is_not_checked() {
+fn t13_upper_half_of_qe_report_data_must_be_zero() {
     let mut bound = [1u8; 64];
     let mut input = platform().attestation_key().to_vec();
     input.extend(0..32u8);
     bound[..32].copy_from_slice(&Sha256::digest(&input));
     let p = platform_with(|p| p.qe_report_data = Some(bound));
     assert_eq!(p.attestation_key(), platform().attestation_key());
-    let v = verify(&default_td_quote(&p), collateral());
-    assert_eq!(v.unwrap().claims.tcb_status, "UpToDate");
+    rejects!(
+        verify(&default_td_quote(&p), collateral()),
+        TdxError::QeReportData { .. },
+        "bytes 32..64 are not zero"
+    );
 }
 
 // ---------------------------------------------------------------- section 4: DCAP collateral
@@ -929,10 +931,9 @@ fn d3_revoked_is_an_error() {
 
 /// A known status where Intel's QVL does not admit it (TDRelaunchAdvised in a TCB info level,
 /// SWHardeningNeeded for a QE or a TDX module) is rejected by dcap-qvl as "Unrecognized TCB
-/// status", which Warden maps to the catch-all [`TdxError::Dcap`] (reported: it deserves its
-/// own variant).
+/// status": [`TdxError::UnrecognizedTcbStatus`].
 #[test]
-fn d3_status_not_valid_for_its_structure_is_the_catch_all() {
+fn d3_status_not_valid_for_its_structure() {
     let cases = [
         (
             CollateralProfile::valid_at(NOW).with_platform_status("TDRelaunchAdvised", &[]),
@@ -950,7 +951,7 @@ fn d3_status_not_valid_for_its_structure_is_the_catch_all() {
     for (profile, text) in cases {
         rejects!(
             verify(&good_quote(), &with_status(profile)),
-            TdxError::Dcap(_),
+            TdxError::UnrecognizedTcbStatus { .. },
             text
         );
     }
@@ -1175,16 +1176,18 @@ fn d6_collateral_for_another_platform() {
     );
 }
 
-/// GAP (reported, not enforced): THREATS D6 asks for the TCB info's PCE-ID to equal the PCK
-/// certificate's (Intel QVL: STATUS_TCB_INFO_MISMATCH). dcap-qvl 0.7.1 reads `pceId` but never
-/// compares it, and selection keys TCB infos by FMSPC only, so this verifies. Every Intel
-/// platform has PCE-ID 0000 today. This test pins today's behaviour; flip it when the check is
-/// added.
+/// THREATS D6 asks for the TCB info's PCE-ID to equal the PCK certificate's (Intel QVL:
+/// STATUS_TCB_INFO_MISMATCH). dcap-qvl 0.7.1 reads `pceId` but never compares it, so Warden does.
 #[test]
-fn d6_gap_tcb_info_pce_id_is_not_compared() {
+fn d6_tcb_info_for_another_pce_is_refused() {
     let c = collateral_with(|c| c.pce_id = [0x01, 0x00]);
-    let v = verify(&good_quote(), &c).unwrap();
-    assert_eq!(v.claims.pce_id, "0000");
+    assert_eq!(
+        verify(&good_quote(), &c).unwrap_err(),
+        TdxError::PceIdMismatch {
+            tcb_info: "0100".to_owned(),
+            pck: "0000".to_owned()
+        }
+    );
 }
 
 /// D7: a signed but older TCB info (or QE identity) never replaces a newer one, whatever the

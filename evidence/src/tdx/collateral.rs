@@ -71,6 +71,7 @@ pub struct TcbInfo {
     id: String,
     version: u8,
     fmspc: [u8; 6],
+    pce_id: String,
     issue_date: UnixTime,
     next_update: UnixTime,
     tcb_evaluation_data_number: u32,
@@ -96,6 +97,7 @@ impl TcbInfo {
             id: parsed.id,
             version: parsed.version,
             fmspc,
+            pce_id: parsed.pce_id,
             tcb_evaluation_data_number: parsed.tcb_evaluation_data_number,
             json,
             signature,
@@ -125,6 +127,11 @@ impl TcbInfo {
     /// `fmspc`.
     pub fn fmspc(&self) -> [u8; 6] {
         self.fmspc
+    }
+
+    /// `pceId`, as written (hex).
+    pub fn pce_id(&self) -> &str {
+        &self.pce_id
     }
 
     /// `issueDate`.

@@ -283,6 +283,23 @@ pub enum TdxError {
         /// dcap-qvl's message.
         upstream: String,
     },
+    /// D3: a TCB level of the collateral carries a status that Intel's QVL does not accept in
+    /// that structure (for example TDRelaunchAdvised in a platform level, or SWHardeningNeeded
+    /// for the QE or the TDX module): the collateral is not trusted.
+    #[error("collateral has a TCB status not valid where it stands ({upstream})")]
+    UnrecognizedTcbStatus {
+        /// dcap-qvl's message.
+        upstream: String,
+    },
+    /// D6: the TCB info is for another PCE than the PCK certificate's (Intel QVL's
+    /// `STATUS_TCB_INFO_MISMATCH`; dcap-qvl compares only the FMSPC).
+    #[error("TCB info pceId {tcb_info} is not the PCK certificate's PCE-ID {pck}")]
+    PceIdMismatch {
+        /// The TCB info's `pceId`.
+        tcb_info: String,
+        /// The PCK certificate's PCE-ID, hex.
+        pck: String,
+    },
     /// Any other dcap-qvl failure, with its full message. Still a rejection.
     #[error("DCAP verification failed: {0}")]
     Dcap(String),

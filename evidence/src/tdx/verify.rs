@@ -82,6 +82,31 @@ impl TdxVerifier {
             )
             .map_err(|e| map_dcap_error(&format!("{e:#}"), &Dates::of(collateral)))?;
 
+        // Checks dcap-qvl 0.7.1 leaves out. T13: the QE binds the attestation key with
+        // REPORT_DATA = SHA-256(key || auth data) || 32 zero bytes; dcap-qvl compares only the
+        // hash half.
+        let qe_report_data = quote
+            .qe_report()
+            .get(QE_REPORT_DATA_OFFSET..)
+            .unwrap_or_default();
+        if qe_report_data
+            .get(32..)
+            .is_none_or(|upper| upper.iter().any(|&b| b != 0))
+        {
+            return Err(TdxError::QeReportData {
+                upstream: "QE report REPORT_DATA bytes 32..64 are not zero (checked by Warden)"
+                    .to_owned(),
+            });
+        }
+        // D6: the TCB info must be for the PCK certificate's PCE as well as its FMSPC.
+        let tcb_pce_id = collateral.tcb_info().pce_id();
+        if hex::decode(tcb_pce_id).ok().as_deref() != Some(pck.pce_id.as_slice()) {
+            return Err(TdxError::PceIdMismatch {
+                tcb_info: tcb_pce_id.to_owned(),
+                pck: hex::encode(pck.pce_id),
+            });
+        }
+
         // The claims come from the same leaf as `pck`; a disagreement would be a bug.
         if claims.platform.pck.fmspc != pck.fmspc || claims.platform.pck.pce_id != pck.pce_id {
             return Err(TdxError::Dcap(
@@ -94,6 +119,10 @@ impl TdxVerifier {
         })
     }
 }
+
+/// Offset of REPORT_DATA in the QE's SGX report body (SGX REPORT_BODY: 320 bytes of fields,
+/// then 64 bytes of REPORT_DATA).
+const QE_REPORT_DATA_OFFSET: usize = 320;
 
 /// What the error mapping reports of the collateral.
 #[derive(Debug, Clone, Copy)]
@@ -203,6 +232,8 @@ pub(crate) fn map_dcap_error(text: &str, dates: &Dates) -> TdxError {
         TdxError::TcbInfoType { upstream }
     } else if has("component count mismatch") {
         TdxError::TcbComponents { upstream }
+    } else if has("Unrecognized TCB status") {
+        TdxError::UnrecognizedTcbStatus { upstream }
     } else if has("No matching TCB level found")
         || (has("TDX module ISVSVN") && has("below minimum"))
     {
