@@ -402,6 +402,8 @@ pub struct Quote {
     qe_auth_data: Vec<u8>,
     pck_chain_pem: Vec<u8>,
     pck_chain_der: Vec<Vec<u8>>,
+    /// [`Quote::pck`], read from the leaf once (selection and verification both need it).
+    pck: std::sync::OnceLock<Result<PckInfo, TdxError>>,
 }
 
 impl fmt::Debug for Quote {
@@ -632,6 +634,7 @@ impl Quote {
             qe_auth_data: qe_auth_data.to_vec(),
             pck_chain_pem: pck_chain_pem.to_vec(),
             pck_chain_der,
+            pck: std::sync::OnceLock::new(),
         })
     }
 
@@ -713,6 +716,10 @@ impl Quote {
     /// Reads the PCK leaf: FMSPC and PCE-ID from the SGX extension (1.2.840.113741.1.13.1) and
     /// the issuing CA from the leaf's issuer CN. Nothing is verified here.
     pub fn pck(&self) -> Result<PckInfo, TdxError> {
+        self.pck.get_or_init(|| self.read_pck()).clone()
+    }
+
+    fn read_pck(&self) -> Result<PckInfo, TdxError> {
         let leaf = self
             .pck_chain_der
             .first()

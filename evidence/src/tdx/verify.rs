@@ -55,11 +55,15 @@ impl TdxVerifier {
             return Err(TdxError::UntrustedRoot { chain: "pck-chain" });
         }
         let dcap = collateral.as_dcap();
-        for (chain, pem_text) in [
+        let mut chains = vec![
             ("tcb-signing-chain", &dcap.tcb_info_issuer_chain),
-            ("tcb-signing-chain", &dcap.qe_identity_issuer_chain),
             ("pck-crl-issuer-chain", &dcap.pck_crl_issuer_chain),
-        ] {
+        ];
+        // Intel signs both with one certificate; collateral from a set shares the chain.
+        if dcap.qe_identity_issuer_chain != dcap.tcb_info_issuer_chain {
+            chains.push(("tcb-signing-chain", &dcap.qe_identity_issuer_chain));
+        }
+        for (chain, pem_text) in chains {
             let ders = pem::decode_certificates(pem_text.as_bytes()).map_err(|reason| {
                 TdxError::CollateralFormat {
                     what: chain,
