@@ -1,11 +1,12 @@
 //! Intel TDX judging for the service: the pinned Intel root, optional generated test roots, the
 //! collateral cache and the optional fetcher.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use tracing::{info, warn};
 use warden_evidence::UnixTime;
-use warden_evidence::tdx::{Quote, TdxError, TdxVerifier, VerifiedQuote};
+use warden_evidence::tdx::{PckCa, PckInfo, Quote, TdxError, TdxVerifier, VerifiedQuote};
 
 use crate::collateral::{CollateralCache, CollateralError};
 use crate::pcs::{self, PcsClient};
@@ -25,6 +26,10 @@ pub enum TdxRefusal {
     Cache(String),
 }
 
+/// After a failed fetch for a platform, how long attestations of that platform are refused
+/// without asking PCS again (the background refresher is not affected).
+pub const FETCH_RETRY_AFTER_SECS: i64 = 60;
+
 /// TDX verification: Intel's pinned SGX Root CA, and optionally generated test roots.
 #[derive(Debug)]
 pub struct TdxJudge {
@@ -32,6 +37,9 @@ pub struct TdxJudge {
     test: Vec<TdxVerifier>,
     cache: Arc<CollateralCache>,
     fetcher: Option<PcsClient>,
+    /// One fetch at a time; the time of the last failed fetch per platform, so that a burst of
+    /// attestations from a platform PCS does not know costs one request, not one each.
+    fetches: Mutex<HashMap<([u8; 6], PckCa), UnixTime>>,
 }
 
 impl TdxJudge {
@@ -42,6 +50,7 @@ impl TdxJudge {
             test: Vec::new(),
             cache,
             fetcher: None,
+            fetches: Mutex::new(HashMap::new()),
         }
     }
 
@@ -93,27 +102,59 @@ impl TdxJudge {
         let set = self.cache.current().map_err(cache_err)?;
         let collateral = match set.select(&pck, now) {
             Ok(c) => c,
-            Err(e) if is_collateral_gap(&e) => {
-                let Some(fetcher) = &self.fetcher else {
-                    return Err(TdxRefusal::Collateral(e));
-                };
-                info!(fmspc = %hex::encode(pck.fmspc), ca = pck.ca.as_str(), reason = %e, "fetching TDX collateral");
-                if let Err(fetch) = pcs::fetch_into(fetcher, &self.cache, pck.fmspc, pck.ca, now) {
-                    warn!(fmspc = %hex::encode(pck.fmspc), error = %fetch, "TDX collateral fetch failed");
-                    return Err(TdxRefusal::Collateral(e));
-                }
-                self.cache
-                    .current()
-                    .map_err(cache_err)?
-                    .select(&pck, now)
-                    .map_err(TdxRefusal::Collateral)?
-            }
+            Err(e) if is_collateral_gap(&e) => match &self.fetcher {
+                Some(fetcher) => self.fetch_and_select(fetcher, &pck, now, e)?,
+                None => return Err(TdxRefusal::Collateral(e)),
+            },
             Err(e) => return Err(TdxRefusal::Quote(e)),
         };
         let verified = verifier
             .verify(now, &quote, &collateral)
             .map_err(TdxRefusal::Quote)?;
         Ok((verified, test.is_some()))
+    }
+}
+
+impl TdxJudge {
+    /// Fetches collateral for `pck`'s platform (one fetch at a time, and not again within
+    /// [`FETCH_RETRY_AFTER_SECS`] of a failure), then selects again. `gap` is the selection error
+    /// reported when nothing better comes of it.
+    fn fetch_and_select(
+        &self,
+        fetcher: &PcsClient,
+        pck: &PckInfo,
+        now: UnixTime,
+        gap: TdxError,
+    ) -> Result<warden_evidence::tdx::Collateral, TdxRefusal> {
+        let cache_err = |e: CollateralError| TdxRefusal::Cache(e.to_string());
+        let mut fetches = self
+            .fetches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another attestation may have fetched while this one waited for the lock.
+        if let Ok(c) = self.cache.current().map_err(cache_err)?.select(pck, now) {
+            return Ok(c);
+        }
+        let platform = (pck.fmspc, pck.ca);
+        if fetches
+            .get(&platform)
+            .is_some_and(|failed| now.0.saturating_sub(failed.0) < FETCH_RETRY_AFTER_SECS)
+        {
+            return Err(TdxRefusal::Collateral(gap));
+        }
+        let fmspc = hex::encode(pck.fmspc);
+        info!(%fmspc, ca = pck.ca.as_str(), reason = %gap, "fetching TDX collateral");
+        if let Err(e) = pcs::fetch_into(fetcher, &self.cache, pck.fmspc, pck.ca, now) {
+            warn!(%fmspc, error = %e, "TDX collateral fetch failed");
+            fetches.insert(platform, now);
+            return Err(TdxRefusal::Collateral(gap));
+        }
+        fetches.remove(&platform);
+        self.cache
+            .current()
+            .map_err(cache_err)?
+            .select(pck, now)
+            .map_err(TdxRefusal::Collateral)
     }
 }
 

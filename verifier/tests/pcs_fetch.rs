@@ -235,3 +235,40 @@ fn the_refresher_fetches_what_is_close_to_expiry_and_survives_failures() {
         .to_string();
     assert!(e.contains("503"), "{e}");
 }
+
+#[test]
+fn a_failed_fetch_is_not_repeated_for_every_attestation() {
+    let pcs = serve(CollateralProfile::valid_at(NOW));
+    *pcs.fail.lock().unwrap() = true;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, judge) = judge(dir.path());
+    let judge = judge.with_fetcher(PcsClient::new(&fetch_config(&pcs)));
+
+    let missing = |e: TdxRefusal| {
+        assert!(
+            matches!(
+                e,
+                TdxRefusal::Collateral(TdxError::MissingCollateral { .. })
+            ),
+            "{e:?}"
+        );
+    };
+    missing(judge.verify(NOW, &quote()).unwrap_err());
+    let after_first = pcs.requests.load(Ordering::SeqCst);
+    assert_eq!(after_first, 1, "the first failing request ends the fetch");
+    // Within the retry interval: refused from the cache alone.
+    missing(
+        judge
+            .verify(
+                UnixTime(NOW.0 + warden_verifier::tdx::FETCH_RETRY_AFTER_SECS - 1),
+                &quote(),
+            )
+            .unwrap_err(),
+    );
+    assert_eq!(pcs.requests.load(Ordering::SeqCst), after_first);
+    // After it, and with PCS back: fetched and verified.
+    *pcs.fail.lock().unwrap() = false;
+    let later = UnixTime(NOW.0 + warden_verifier::tdx::FETCH_RETRY_AFTER_SECS);
+    let (verified, _) = judge.verify(later, &quote()).unwrap();
+    assert_eq!(verified.claims.tcb_status, "UpToDate");
+}
