@@ -5,6 +5,7 @@
 
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod nvidia;
 pub mod snp;
 pub mod tdx;
 mod time;

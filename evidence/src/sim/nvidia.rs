@@ -1,0 +1,1 @@
+//! Simulated NVIDIA GPU evidence (issue #5, work in progress).
