@@ -672,3 +672,224 @@ fn no_single_byte_mutation_panics_or_verifies() {
         c[at] ^= 0x01;
     }
 }
+
+/// A generated P-384 hierarchy shaped like NVIDIA's (root, identity, provisioner, BROM, leaf),
+/// to sign reports with keys the tests hold: it reaches the checks a real report cannot (FWID
+/// mismatch, architecture, CA flags).
+mod synthetic {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use p384::ecdsa::signature::Signer;
+    use p384::ecdsa::{DerSignature, Signature, SigningKey};
+    use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+    use x509_cert::der::asn1::GeneralizedTime;
+    use x509_cert::der::{Any, Decode, Encode};
+    use x509_cert::ext::AsExtension;
+    use x509_cert::name::Name;
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::{ObjectIdentifier, SubjectPublicKeyInfoOwned};
+    use x509_cert::time::{Time, Validity};
+
+    /// The Hopper FWID extension (2.23.133.5.4.1) with a given value.
+    struct HopperFwid(Any);
+
+    impl x509_cert::der::oid::AssociatedOid for HopperFwid {
+        const OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
+    }
+
+    impl Encode for HopperFwid {
+        fn encoded_len(&self) -> x509_cert::der::Result<x509_cert::der::Length> {
+            self.0.encoded_len()
+        }
+        fn encode(&self, w: &mut impl x509_cert::der::Writer) -> x509_cert::der::Result<()> {
+            self.0.encode(w)
+        }
+    }
+
+    impl AsExtension for HopperFwid {
+        fn critical(&self, _: &Name, _: &[x509_cert::ext::Extension]) -> bool {
+            false
+        }
+    }
+
+    /// `SEQUENCE { INTEGER 1, SEQUENCE {}, SEQUENCE { OID sha384, OCTET STRING fwid } }`.
+    fn hopper_fwid_value(fwid: &[u8; 48]) -> Any {
+        let mut inner = vec![
+            0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02,
+        ];
+        inner.extend_from_slice(&[0x04, 0x30]);
+        inner.extend_from_slice(fwid);
+        let mut body = vec![0x02, 0x01, 0x01, 0x30, 0x00, 0x30, inner.len() as u8];
+        body.extend_from_slice(&inner);
+        let mut der = vec![0x30, body.len() as u8];
+        der.extend_from_slice(&body);
+        Any::from_der(&der).unwrap()
+    }
+
+    fn validity() -> Validity {
+        let t = |s| {
+            Time::GeneralTime(GeneralizedTime::from_unix_duration(Duration::from_secs(s)).unwrap())
+        };
+        Validity {
+            not_before: t(1_600_000_000),
+            not_after: t(4_000_000_000),
+        }
+    }
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 48]).unwrap()
+    }
+
+    fn spki(key: &SigningKey) -> SubjectPublicKeyInfoOwned {
+        SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).unwrap()
+    }
+
+    /// What the chain should look like.
+    pub struct Shape {
+        /// CN of the BROM (the leaf's issuer): the architecture.
+        pub brom_cn: &'static str,
+        /// FWID in the leaf's extension; `None` leaves it out.
+        pub leaf_fwid: Option<[u8; 48]>,
+        /// Issue the provisioner CA as a leaf (no CA flag).
+        pub provisioner_not_ca: bool,
+    }
+
+    /// A 5-certificate chain (DER, leaf first) and the leaf key.
+    pub fn chain(shape: &Shape) -> (Vec<Vec<u8>>, SigningKey) {
+        let names = [
+            "CN=Test Device Identity CA,O=Test".to_owned(),
+            "CN=Test GH100 Identity,O=Test".to_owned(),
+            "CN=Test Provisioner ICA,O=Test".to_owned(),
+            format!("CN={},O=Test", shape.brom_cn),
+            "CN=Test FMC LF,O=Test".to_owned(),
+        ];
+        let names: Vec<Name> = names.iter().map(|n| Name::from_str(n).unwrap()).collect();
+        let keys: Vec<SigningKey> = (1..=5).map(key).collect();
+        let mut ders = Vec::new();
+        for i in 0..5 {
+            let profile = match i {
+                0 => Profile::Root,
+                2 if shape.provisioner_not_ca => Profile::Leaf {
+                    issuer: names[1].clone(),
+                    enable_key_agreement: false,
+                    enable_key_encipherment: false,
+                },
+                4 => Profile::Leaf {
+                    issuer: names[3].clone(),
+                    enable_key_agreement: false,
+                    enable_key_encipherment: false,
+                },
+                _ => Profile::SubCA {
+                    issuer: names[i - 1].clone(),
+                    path_len_constraint: None,
+                },
+            };
+            let signer = &keys[i.saturating_sub(1)];
+            let mut builder = CertificateBuilder::new(
+                profile,
+                SerialNumber::from(i as u32 + 1),
+                validity(),
+                names[i].clone(),
+                spki(&keys[i]),
+                signer,
+            )
+            .unwrap();
+            if i == 4
+                && let Some(fwid) = shape.leaf_fwid
+            {
+                builder
+                    .add_extension(&HopperFwid(hopper_fwid_value(&fwid)))
+                    .unwrap();
+            }
+            let cert = builder.build::<DerSignature>().unwrap();
+            ders.push(cert.to_der().unwrap());
+        }
+        ders.reverse();
+        let leaf_key = keys[4].clone();
+        (ders, leaf_key)
+    }
+
+    /// `report` with its signature replaced by one from `key`.
+    pub fn resign(report: &[u8], key: &SigningKey) -> Vec<u8> {
+        let (signed, _) = report.split_at(report.len() - 96);
+        let sig: Signature = key.sign(signed);
+        let mut out = signed.to_vec();
+        out.extend(sig.to_bytes().iter().copied());
+        out
+    }
+}
+
+#[test]
+fn synthetic_chain_reaches_fwid_arch_and_ca_checks() {
+    let Some(dir) = vectors() else { return };
+    let (report, _, n) = hopper_550(&dir);
+    let fwid: [u8; 48] = SpdmReport::parse(&report).unwrap().opaque().fwid().unwrap();
+    let run = |shape: synthetic::Shape| {
+        let (ders, leaf) = synthetic::chain(&shape);
+        let verifier = GpuVerifier::new(ders[4].clone());
+        verifier.verify(
+            now(),
+            &synthetic::resign(&report, &leaf),
+            &ders.concat(),
+            &n,
+        )
+    };
+    let ok = run(synthetic::Shape {
+        brom_cn: "GH100 A01 GSP BROM",
+        leaf_fwid: Some(fwid),
+        provisioner_not_ca: false,
+    })
+    .unwrap();
+    assert_eq!(ok.arch, GpuArch::Hopper);
+    assert!(ok.claims.fwid_checked);
+
+    let mut other = fwid;
+    other[0] ^= 1;
+    assert_eq!(
+        run(synthetic::Shape {
+            brom_cn: "GH100 A01 GSP BROM",
+            leaf_fwid: Some(other),
+            provisioner_not_ca: false,
+        })
+        .unwrap_err(),
+        GpuError::FwidMismatch
+    );
+    assert!(matches!(
+        run(synthetic::Shape {
+            brom_cn: "GH100 A01 GSP BROM",
+            leaf_fwid: None,
+            provisioner_not_ca: false,
+        })
+        .unwrap_err(),
+        GpuError::FwidExtension(_)
+    ));
+    assert_eq!(
+        run(synthetic::Shape {
+            brom_cn: "GX200 A01 GSP BROM",
+            leaf_fwid: Some(fwid),
+            provisioner_not_ca: false,
+        })
+        .unwrap_err(),
+        GpuError::UnsupportedArch("GX200 A01 GSP BROM".to_owned())
+    );
+    // A Blackwell BROM name needs the DICE TcbInfo extension, which this leaf lacks.
+    assert!(matches!(
+        run(synthetic::Shape {
+            brom_cn: "GB100 A01 GSP BROM",
+            leaf_fwid: Some(fwid),
+            provisioner_not_ca: false,
+        })
+        .unwrap_err(),
+        GpuError::FwidExtension(_)
+    ));
+    assert!(matches!(
+        run(synthetic::Shape {
+            brom_cn: "GH100 A01 GSP BROM",
+            leaf_fwid: Some(fwid),
+            provisioner_not_ca: true,
+        })
+        .unwrap_err(),
+        GpuError::BadCert { index: 2, .. }
+    ));
+}
