@@ -173,8 +173,18 @@ fn every_valid_report_verifies_with_its_nonce() {
             "GB100 A01 GSP BROM"
         };
         assert_eq!(c.hwmodel, hwmodel_prefix, "{name}");
-        assert_eq!(c.ueid.len() % 2, 0);
-        assert!(!c.ueid.is_empty());
+        // ueid: the leaf's serial, which NVIDIA repeats as the subject's serialNumber.
+        let leaf = &decode_chain(&case.chain).unwrap()[0];
+        let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
+        let subject_serial = cert
+            .subject()
+            .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER)
+            .next()
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_ascii_lowercase();
+        assert_eq!(c.ueid, subject_serial, "{name}");
 
         let blocks = e["num_blocks"].as_u64().unwrap() as usize;
         assert_eq!(c.measurements.len(), blocks, "{name}");

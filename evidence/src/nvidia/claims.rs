@@ -13,7 +13,8 @@ use crate::nvidia::spdm::{FeatureFlag, SpdmReport};
 pub struct GpuClaims {
     /// Architecture, from the leaf's issuer in the verified chain (`HOPPER`, `BLACKWELL`).
     pub arch: GpuArch,
-    /// Serial number of the attestation leaf certificate (hex): NVIDIA's `ueid`.
+    /// Serial number of the attestation leaf certificate (lowercase hex, no leading zero
+    /// bytes; equal to the leaf subject's serialNumber attribute): NVIDIA's `ueid`.
     pub ueid: String,
     /// Common name of the leaf's issuer, e.g. `GH100 A01 GSP BROM`: NVIDIA's `hwmodel`.
     pub hwmodel: String,
@@ -57,7 +58,15 @@ impl GpuClaims {
         let opaque = report.opaque();
         Self {
             arch: chain.arch,
-            ueid: hex::encode(&chain.leaf_serial),
+            // Without the DER sign byte, so that it reads as the subject's serialNumber does.
+            ueid: hex::encode(
+                chain
+                    .leaf_serial
+                    .iter()
+                    .skip_while(|b| **b == 0)
+                    .copied()
+                    .collect::<Vec<u8>>(),
+            ),
             hwmodel: chain.hwmodel.clone(),
             driver_version: opaque.driver_version(),
             vbios_version: opaque.vbios_version(),

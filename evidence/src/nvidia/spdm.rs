@@ -654,3 +654,74 @@ fn parse_record(record: &[u8], count: u8) -> Result<Vec<MeasurementBlock>, GpuEr
     }
     Ok(blocks)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_le_bytes().to_vec();
+        out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_le_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    #[test]
+    fn vbios_version_is_formatted_as_nvml_prints_it() {
+        let data = OpaqueData::parse(&tlv(
+            opaque_type::VBIOS_VERSION,
+            &hex::decode("009f009601000000").unwrap(),
+        ))
+        .unwrap();
+        assert_eq!(data.vbios_version().as_deref(), Some("96.00.9F.00.01"));
+    }
+
+    #[test]
+    fn strings_are_ascii_with_nul_padding_only() {
+        let k = opaque_type::PROJECT;
+        assert_eq!(nul_padded_ascii(k, b"1010\0").unwrap(), "1010");
+        assert_eq!(nul_padded_ascii(k, b"1010").unwrap(), "1010");
+        assert!(nul_padded_ascii(k, b"10\x0010").is_err());
+        assert!(nul_padded_ascii(k, b"\0\0").is_err());
+        assert!(nul_padded_ascii(k, b"1\xff0").is_err());
+        assert!(nul_terminated_ascii(opaque_type::DRIVER_VERSION, b"550.90.07").is_err());
+        assert_eq!(
+            nul_terminated_ascii(opaque_type::DRIVER_VERSION, b"550.90.07\0").unwrap(),
+            "550.90.07"
+        );
+    }
+
+    #[test]
+    fn opaque_tlvs_are_strict() {
+        let ok = [
+            tlv(opaque_type::MSRSCNT, &[1, 0, 0, 0, 2, 0, 0, 1]),
+            tlv(opaque_type::SWITCH_PDI, &[9; 16]),
+        ]
+        .concat();
+        let data = OpaqueData::parse(&ok).unwrap();
+        assert_eq!(data.measurement_counts(), Some(vec![1, 0x0100_0002]));
+        assert_eq!(data.switch_pdis(), Some(vec![[9; 8], [9; 8]]));
+        assert_eq!(
+            OpaqueData::parse(&[ok, tlv(opaque_type::MSRSCNT, &[0; 4])].concat()),
+            Err(GpuError::DuplicateOpaqueType(opaque_type::MSRSCNT))
+        );
+        assert_eq!(
+            OpaqueData::parse(&[0x14, 0x00, 0x30]),
+            Err(GpuError::Truncated(ReportPart::OpaqueData))
+        );
+        assert_eq!(
+            OpaqueData::parse(&[0x14, 0x00, 0x30, 0x00, 0x01]),
+            Err(GpuError::OpaqueOverflow(opaque_type::FWID))
+        );
+        assert_eq!(
+            OpaqueData::parse(&tlv(26, &[])),
+            Err(GpuError::UnknownOpaqueType(26))
+        );
+        assert!(matches!(
+            OpaqueData::parse(&tlv(opaque_type::MSRSCNT, &[])),
+            Err(GpuError::OpaqueSize { size: 0, .. })
+        ));
+    }
+}
