@@ -2,7 +2,6 @@
 //! pinned NVIDIA Device Identity CA.
 
 use ring::signature::{self, UnparsedPublicKey};
-use subtle_free::ct_eq;
 
 use crate::UnixTime;
 use crate::nvidia::cert::{self, GpuArch};
@@ -18,7 +17,10 @@ use crate::nvidia::{GpuClaims, GpuError};
 ///
 /// FWID decision: a report without FWID (opaque type 20; drivers before 550 do not send it) is
 /// accepted with `fwid_checked = false` in the claims, as nvtrust does. Policy can reject such
-/// reports, or old drivers by version. A report that carries an FWID must match.
+/// reports, or old drivers by version. A report that carries an FWID must match. The leaf's FWID
+/// extension (2.23.133.5.4.1 on Hopper, DICE TcbInfo 2.23.133.5.4.1.1 on Blackwell) is required
+/// either way: every device chain seen has it, including the 535.86.09 one, and a leaf without it
+/// is not the profile NVIDIA documents.
 #[derive(Debug, Clone)]
 pub struct GpuVerifier {
     root_der: Vec<u8>,
@@ -57,7 +59,8 @@ impl GpuVerifier {
         let ders = cert::decode_chain(cert_chain)?;
         let chain = cert::verify_chain(&ders, &self.root_der, now)?;
 
-        if !ct_eq(report.request_nonce(), expected_nonce) {
+        // The nonce is public (the verifier chose it), so a plain comparison is fine.
+        if report.request_nonce() != expected_nonce {
             return Err(GpuError::NonceMismatch);
         }
         UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &chain.leaf_key)
@@ -75,13 +78,5 @@ impl GpuVerifier {
             arch: chain.arch,
             claims,
         })
-    }
-}
-
-/// Nonces are public, so a plain comparison would do; this keeps the habit of not branching on
-/// challenge bytes.
-mod subtle_free {
-    pub(super) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
