@@ -36,8 +36,7 @@ pub const RIM_CHAIN_LEN: usize = 4;
 const NS_SWID: &str = "http://standards.iso.org/iso/19770/-2/2015/schema.xsd";
 const NS_DS: &str = "http://www.w3.org/2000/09/xmldsig#";
 const NS_HASH: &str = "http://www.w3.org/2001/04/xmlenc#sha384";
-const NS_RIM: &str =
-    "https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/";
+const NS_RIM: &str = "https://trustedcomputinggroup.org/resource/tcg-reference-integrity-manifest-rim-information-model/";
 const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 
 const ALG_C14N11: &str = "http://www.w3.org/2006/12/xml-c14n11";
@@ -268,14 +267,17 @@ impl RimVerifier {
         let parts = signature_parts(sig)?;
         let chain = self.verify_chain(now, &parts.certs)?;
 
-        let canonical = c14n::canonicalize(root, Some(sig.id()))
-            .map_err(|_| RimError::Schema { what: "canonicalization" })?;
+        let canonical = c14n::canonicalize(root, Some(sig.id())).map_err(|_| RimError::Schema {
+            what: "canonicalization",
+        })?;
         let digest = ring::digest::digest(&ring::digest::SHA384, &canonical);
         if digest.as_ref() != parts.digest_value.as_slice() {
             return Err(RimError::DigestMismatch);
         }
-        let signed_info = c14n::canonicalize(parts.signed_info, None)
-            .map_err(|_| RimError::Schema { what: "canonicalization" })?;
+        let signed_info =
+            c14n::canonicalize(parts.signed_info, None).map_err(|_| RimError::Schema {
+                what: "canonicalization",
+            })?;
         UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, &chain.leaf_key)
             .verify(&signed_info, &parts.signature_value)
             .map_err(|_| RimError::SignatureInvalid)?;
@@ -310,7 +312,7 @@ impl RimVerifier {
         let mut parsed = Vec::with_capacity(certs.len());
         for (index, der) in certs.iter().enumerate() {
             match X509Certificate::from_der(der) {
-                Ok((rest, cert)) if rest.is_empty() => parsed.push(cert),
+                Ok(([], cert)) => parsed.push(cert),
                 _ => return Err(RimError::Certificate { index }),
             }
         }
@@ -452,7 +454,10 @@ fn element_children<'a, 'i>(node: Node<'a, 'i>) -> Result<Vec<Node<'a, 'i>>, Rim
 }
 
 /// `node` must be `ds:{name}`.
-fn expect_ds<'a, 'i>(node: Option<&Node<'a, 'i>>, what: &'static str) -> Result<Node<'a, 'i>, RimError> {
+fn expect_ds<'a, 'i>(
+    node: Option<&Node<'a, 'i>>,
+    what: &'static str,
+) -> Result<Node<'a, 'i>, RimError> {
     match node {
         Some(n) if n.tag_name().namespace() == Some(NS_DS) && n.tag_name().name() == what => Ok(*n),
         _ => Err(RimError::Schema { what }),
@@ -488,7 +493,13 @@ fn base64_text(node: Node<'_, '_>, what: &'static str) -> Result<Vec<u8>, RimErr
         if !child.is_text() {
             return Err(RimError::Encoding { what });
         }
-        text.extend(child.text().unwrap_or("").chars().filter(|c| !c.is_ascii_whitespace()));
+        text.extend(
+            child
+                .text()
+                .unwrap_or("")
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace()),
+        );
     }
     base64::engine::general_purpose::STANDARD
         .decode(text)
@@ -640,7 +651,9 @@ fn read_content(root: Node<'_, '_>) -> Result<Content, RimError> {
             }
         } else if is_swid(child, "Payload") {
             if payload.replace(*child).is_some() {
-                return Err(RimError::Schema { what: "two Payload" });
+                return Err(RimError::Schema {
+                    what: "two Payload",
+                });
             }
         } else if !is_swid(child, "Entity") && child.tag_name().namespace() != Some(NS_DS) {
             return Err(RimError::Schema {

@@ -32,7 +32,10 @@ pub(super) enum C14nError {
 /// Canonicalizes the subtree rooted at `apex` (an element), leaving out the subtree rooted at
 /// `exclude` (the enveloped signature). Namespaces in scope at `apex` but declared on its
 /// ancestors are rendered on `apex`, as C14N requires for a document subset.
-pub(super) fn canonicalize(apex: Node<'_, '_>, exclude: Option<NodeId>) -> Result<Vec<u8>, C14nError> {
+pub(super) fn canonicalize(
+    apex: Node<'_, '_>,
+    exclude: Option<NodeId>,
+) -> Result<Vec<u8>, C14nError> {
     let mut out = Vec::with_capacity(apex.range().len());
     element(apex, &Rendered::new(), exclude, &mut out)?;
     Ok(out)
@@ -200,7 +203,9 @@ mod tests {
     #[test]
     fn redundant_declarations_dropped_and_prefixes_kept() {
         assert_eq!(
-            c14n(r#"<a xmlns="urn:d" xmlns:p="urn:d"><p:b xmlns:p="urn:d"><c xmlns="urn:e"/></p:b></a>"#),
+            c14n(
+                r#"<a xmlns="urn:d" xmlns:p="urn:d"><p:b xmlns:p="urn:d"><c xmlns="urn:e"/></p:b></a>"#
+            ),
             r#"<a xmlns="urn:d" xmlns:p="urn:d"><p:b><c xmlns="urn:e"></c></p:b></a>"#
         );
     }

@@ -35,7 +35,10 @@ fn report() -> Vec<[u8; 48]> {
 
 #[test]
 fn matches_any_alternative_and_ignores_inactive() {
-    let driver = rim(RimKind::Driver, vec![m(7, true, &[9, 7]), m(8, false, &[0])]);
+    let driver = rim(
+        RimKind::Driver,
+        vec![m(7, true, &[9, 7]), m(8, false, &[0])],
+    );
     let vbios = rim(RimKind::Vbios, vec![m(0, true, &[0]), m(8, true, &[8])]);
     let c = compare(&report(), false, &driver, &vbios).unwrap();
     assert!(c.matched);
@@ -130,7 +133,14 @@ fn kind_from_version() {
     assert_eq!(kind_of("96.00.5E.00.01"), Ok(RimKind::Vbios));
     assert_eq!(kind_of("550.144.03"), Ok(RimKind::Driver));
     assert_eq!(kind_of("545.00"), Ok(RimKind::Driver));
-    for bad in ["", "550", "96.00.5E.00", "550.1a.03", "96.00.5E.00.0G", "1..2"] {
+    for bad in [
+        "",
+        "550",
+        "96.00.5E.00",
+        "550.1a.03",
+        "96.00.5E.00.0G",
+        "1..2",
+    ] {
         assert!(kind_of(bad).is_err(), "{bad}");
     }
 }
@@ -181,7 +191,9 @@ const DS: &str = "xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"";
 fn signature_presence_and_position() {
     assert_eq!(verify("<a/>"), Err(RimError::MissingSignature));
     assert_eq!(
-        verify(&format!("<a {DS}><ds:Signature/><b><ds:Signature/></b></a>")),
+        verify(&format!(
+            "<a {DS}><ds:Signature/><b><ds:Signature/></b></a>"
+        )),
         Err(RimError::MultipleSignatures)
     );
     assert_eq!(
