@@ -334,6 +334,9 @@ fn report_535_matches_its_vbios_rim_at_all_12_active_indices() {
     let report = report_measurements(&dir, "gpu/hopper_535.86.09_report.hex");
     assert_eq!(report.len(), 64);
     let rim = verify_file(&dir, GOOD).unwrap();
+    assert!(rim.describes_version("96.00.5e.00.01"));
+    assert_eq!(rim.firmware_manufacturer_id.as_deref(), Some("5703"));
+    assert_eq!(rim.platform_model.as_deref(), Some("GH100"));
     let c = rim::compare_single(&report, true, &rim).unwrap();
     assert!(c.matched, "{c:?}");
     assert_eq!(c.compared, vec![0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12]);

@@ -28,6 +28,8 @@ use crate::UnixTime;
 pub const MAX_RIM_LEN: usize = 1 << 20;
 /// Largest number of XML nodes accepted (a RIM has a few hundred).
 const MAX_NODES: u32 = 10_000;
+/// Deepest element nesting accepted (a RIM nests 5 deep); bounds the canonicalizer's recursion.
+const MAX_DEPTH: usize = 32;
 /// Largest `alternatives` count accepted per measurement (real RIMs use up to 4).
 pub const MAX_ALTERNATIVES: u32 = 16;
 /// Number of certificates `KeyInfo` must carry: L4 signer, L3, CA, CoRIM signing root.
@@ -139,6 +141,9 @@ pub enum RimError {
         /// Its notAfter.
         not_after: UnixTime,
     },
+    /// The signing certificate's keyUsage does not allow digitalSignature.
+    #[error("RIM signer certificate may not sign")]
+    SignerKeyUsage,
     /// The SHA-384 of the canonical document differs from `DigestValue`: the content was edited.
     #[error("RIM DigestValue does not match the document")]
     DigestMismatch,
@@ -225,6 +230,15 @@ pub struct VerifiedRim {
     pub valid_until: UnixTime,
     /// Subject of the signing (leaf) certificate, RFC 4514 form.
     pub signer: String,
+}
+
+impl VerifiedRim {
+    /// Whether this RIM describes `version`: the driver version from the report's signed opaque
+    /// data (TLV 3, NUL stripped, e.g. `535.86.09`) or the formatted VBIOS version (TLV 6, e.g.
+    /// `96.00.5e.00.01`). Case-insensitive, as nvtrust compares `colloquialVersion.lower()`.
+    pub fn describes_version(&self, version: &str) -> bool {
+        self.colloquial_version.eq_ignore_ascii_case(version)
+    }
 }
 
 /// Verifies RIMs against a pinned NVIDIA CoRIM signing root.
@@ -364,6 +378,12 @@ impl RimVerifier {
                 .map_err(|_| RimError::ChainSignature { index })?;
         }
         let leaf = parsed.first().ok_or(RimError::ChainLength { found: 0 })?;
+        // The signer must be allowed to sign (when it says what it may do at all).
+        if let Ok(Some(ku)) = leaf.key_usage()
+            && !ku.value.digital_signature()
+        {
+            return Err(RimError::SignerKeyUsage);
+        }
         let leaf_key = leaf.public_key().subject_public_key.data.to_vec();
         if leaf_key.len() != 97 {
             return Err(RimError::Algorithm {
@@ -396,6 +416,12 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// instructions, and `xml:*` attributes (whose inheritance is where C14N 1.0 and 1.1 differ).
 fn check_restricted(doc: &Document<'_>) -> Result<(), RimError> {
     for node in doc.descendants() {
+        // `ancestors()` includes the node itself and the document node.
+        if node.is_element() && node.ancestors().nth(MAX_DEPTH + 1).is_some() {
+            return Err(RimError::Schema {
+                what: "elements nested too deeply",
+            });
+        }
         if node.is_comment() {
             return Err(RimError::Schema { what: "comment" });
         }
@@ -655,7 +681,8 @@ fn read_content(root: Node<'_, '_>) -> Result<Content, RimError> {
                     what: "two Payload",
                 });
             }
-        } else if !is_swid(child, "Entity") && child.tag_name().namespace() != Some(NS_DS) {
+        } else if !is_swid(child, "Entity") && Some(*child) != root.last_element_child() {
+            // The last element child is the (already checked) ds:Signature.
             return Err(RimError::Schema {
                 what: "unexpected SoftwareIdentity child",
             });

@@ -281,3 +281,28 @@ fn algorithms_are_pinned() {
         }
     }
 }
+
+#[test]
+fn deep_nesting_rejected_before_canonicalization() {
+    let deep = format!(
+        "{}{}",
+        "<a>".repeat(MAX_DEPTH + 1),
+        "</a>".repeat(MAX_DEPTH + 1)
+    );
+    assert_eq!(
+        verify(&deep),
+        Err(RimError::Schema {
+            what: "elements nested too deeply"
+        })
+    );
+    let ok = format!("{}{}", "<a>".repeat(MAX_DEPTH), "</a>".repeat(MAX_DEPTH));
+    assert_eq!(verify(&ok), Err(RimError::MissingSignature));
+}
+
+#[test]
+fn version_comparison_ignores_case() {
+    let mut r = rim(RimKind::Vbios, vec![]);
+    r.colloquial_version = "96.00.5E.00.01".into();
+    assert!(r.describes_version("96.00.5e.00.01"));
+    assert!(!r.describes_version("96.00.5e.00.02"));
+}
