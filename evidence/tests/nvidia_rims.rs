@@ -398,3 +398,38 @@ fn driver_and_vbios_together() {
         })
     );
 }
+
+/// Random one-byte edits of a valid RIM never panic, and whenever one is still accepted (an
+/// insignificant edit, e.g. whitespace inside a tag) the result is exactly the original content.
+#[test]
+fn random_edits_never_change_accepted_content() {
+    let Some(dir) = vectors() else { return };
+    let xml = read(&dir, GOOD);
+    let now = at("2024-06-01T00:00:00Z");
+    let original = verifier().verify(now, &xml).unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut accepted = 0;
+    for _ in 0..400 {
+        let mut m = xml.clone();
+        let pos = (next() % m.len() as u64) as usize;
+        let byte = b"<>&\"' =:/\nx0Aa"[(next() % 14) as usize];
+        match next() % 3 {
+            0 => m[pos] = byte,
+            1 => m.insert(pos, byte),
+            _ => {
+                m.remove(pos);
+            }
+        }
+        if let Ok(rim) = verifier().verify(now, &m) {
+            assert_eq!(rim, original, "edit at {pos}");
+            accepted += 1;
+        }
+    }
+    eprintln!("{accepted} of 400 edits accepted (insignificant)");
+}
