@@ -12,7 +12,7 @@
 //! default (`ParsingOptions::allow_dtd = false`), it builds a read-only tree (so what was digested
 //! is exactly what is read afterwards), it keeps byte ranges of every name (needed to reproduce
 //! prefixes in the canonical form) and it has no I/O. Before parsing, any `<!DOCTYPE`/`<!ENTITY`
-//! is rejected outright (THREATS R10). Canonicalization (C14N) is our own, in [`c14n`], over
+//! is rejected outright (THREATS R10). Canonicalization (C14N) is our own (module `c14n`), over
 //! the same tree from which the measurements are then read: the whole document except the one
 //! enveloped signature is digested, so every value returned in [`VerifiedRim`] is signed.
 
@@ -239,6 +239,25 @@ impl VerifiedRim {
     pub fn describes_version(&self, version: &str) -> bool {
         self.colloquial_version.eq_ignore_ascii_case(version)
     }
+}
+
+/// The RIM service id of a Hopper driver RIM (nvtrust `cc_admin_utils.py`):
+/// `NV_GPU_DRIVER_GH100_<driver version>`, the version taken from the report's signed TLV 3.
+pub fn hopper_driver_rim_id(driver_version: &str) -> String {
+    format!("NV_GPU_DRIVER_GH100_{driver_version}")
+}
+
+/// The RIM service id of a VBIOS RIM (nvtrust `cc_admin_utils.py`):
+/// `NV_GPU_VBIOS_<PROJECT>_<PROJECT_SKU>_<CHIP_SKU>_<VBIOS without dots>`, all upper-case, from
+/// the report's signed TLVs 17, 18, 15 and 6 (NULs already stripped).
+pub fn vbios_rim_id(
+    project: &str,
+    project_sku: &str,
+    chip_sku: &str,
+    vbios_version: &str,
+) -> String {
+    let vbios: String = vbios_version.chars().filter(|c| *c != '.').collect();
+    format!("NV_GPU_VBIOS_{project}_{project_sku}_{chip_sku}_{vbios}").to_ascii_uppercase()
 }
 
 /// Verifies RIMs against a pinned NVIDIA CoRIM signing root.

@@ -306,3 +306,15 @@ fn version_comparison_ignores_case() {
     assert!(r.describes_version("96.00.5e.00.01"));
     assert!(!r.describes_version("96.00.5e.00.02"));
 }
+
+#[test]
+fn rim_ids() {
+    assert_eq!(
+        hopper_driver_rim_id("550.144.03"),
+        "NV_GPU_DRIVER_GH100_550.144.03"
+    );
+    assert_eq!(
+        vbios_rim_id("1010", "0200", "882", "96.00.5e.00.01"),
+        "NV_GPU_VBIOS_1010_0200_882_96005E0001"
+    );
+}
