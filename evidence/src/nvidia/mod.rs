@@ -1,15 +1,18 @@
-//! NVIDIA GPU confidential-computing evidence: SPDM 1.1 GET_MEASUREMENTS reports and the device
-//! certificate chain (issue #5; reference integrity manifests come later). Nothing here is used
-//! by the verifier service yet.
+//! NVIDIA GPU confidential-computing evidence: SPDM 1.1 GET_MEASUREMENTS reports, the device
+//! certificate chain, and reference integrity manifests ([`rim`]). Issue #5 is in progress:
+//! nothing here is used by the verifier service yet.
 //!
-//! [`GpuVerifier::verify`] is the entry point: strict report parsing ([`SpdmReport::parse`]),
-//! the chain to the pinned NVIDIA Device Identity CA, the request nonce, the report signature
-//! and the FWID binding. Policy (versions, topology, measurements against RIMs) is judged
-//! afterwards on the [`GpuClaims`].
+//! [`GpuVerifier::verify`] is the entry point for a report: strict report parsing
+//! ([`SpdmReport::parse`]), the chain to the pinned NVIDIA Device Identity CA, the request nonce,
+//! the report signature and the FWID binding. [`rim::RimVerifier::verify`] verifies a RIM's
+//! enveloped XML signature to the pinned NVIDIA CoRIM signing root, and [`rim::compare`] judges
+//! a report's measurements against a driver and a VBIOS RIM. Policy (versions, topology) is
+//! judged afterwards on the [`GpuClaims`].
 
 mod cert;
 mod claims;
 mod error;
+pub mod rim;
 pub mod spdm;
 mod verify;
 
