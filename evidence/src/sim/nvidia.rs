@@ -678,19 +678,28 @@ pub fn default_fwid(arch: Arch) -> [u8; 48] {
         .into()
 }
 
-/// Block indices (1-based) that hold non-zero digests in the real 580.159.03 H100 report; the
-/// default profiles fill the same ones.
-const ACTIVE_BLOCKS: [usize; 27] = [
+/// Block indices (1-based) that hold non-zero digests in the real 580.159.03 H100 report.
+const HOPPER_ACTIVE_BLOCKS: [usize; 27] = [
     2, 3, 4, 5, 6, 7, 8, 10, 12, 22, 23, 26, 27, 28, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
     41, 42,
 ];
 
-/// 64 digests: SHA-384 of a label, the architecture and the index at [`ACTIVE_BLOCKS`], zeros
-/// elsewhere.
+/// Block indices (1-based) that hold non-zero digests in the real 575.32 GB100 report.
+const BLACKWELL_ACTIVE_BLOCKS: [usize; 31] = [
+    3, 4, 5, 7, 9, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 26, 27, 28, 30, 31, 32, 33, 34, 36,
+    37, 38, 39, 40, 41, 42,
+];
+
+/// 64 digests: SHA-384 of a label, the architecture and the index at the blocks that are
+/// active in the real report of `arch`, zeros elsewhere.
 pub fn default_measurements(arch: Arch) -> Vec<[u8; 48]> {
+    let active: &[usize] = match arch {
+        Arch::Hopper => &HOPPER_ACTIVE_BLOCKS,
+        Arch::Blackwell => &BLACKWELL_ACTIVE_BLOCKS,
+    };
     (1..=MEASUREMENT_BLOCKS)
         .map(|index| {
-            if ACTIVE_BLOCKS.contains(&index) {
+            if active.contains(&index) {
                 Sha384::new_with_prefix(b"warden-sim-nvidia/measurement/")
                     .chain_update(arch.chip())
                     .chain_update((index as u64).to_le_bytes())

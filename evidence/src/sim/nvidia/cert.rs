@@ -9,7 +9,7 @@
 //!   root      CN, O                    BC cA (crit), KU keyCertSign|cRLSign (crit), SKI, AKI
 //!   Identity  CN, O                    BC, KU keyCertSign|cRLSign, CRL DP, AIA OCSP, SKI, AKI
 //!   ICA       CN, O, C                 BC, KU keyCertSign|cRLSign, CRL DP, AIA OCSP, SKI, AKI
-//!   BROM      serialNumber, C, O, CN   BC, KU keyCertSign, SKI, AKI
+//!   BROM      serialNumber, C, O, CN   BC, KU keyCertSign, (GB100: AIA OCSP), SKI, AKI
 //!   FMC LF    serialNumber, C, O, CN   KU digitalSignature (crit), SKI, AKI, SAN otherName,
 //!                                      FWID extension (Hopper 2.23.133.5.4.1, Blackwell
 //!                                      DICE TcbInfo 2.23.133.5.4.1.1), non-critical
@@ -343,6 +343,14 @@ fn extensions(
                 aki,
             ]
         }
+        // GB100 BROMs also name the OCSP responder; GH100 BROMs do not.
+        Role::Brom if arch == Arch::Blackwell => vec![
+            bc()?,
+            extension(OID_KEY_USAGE, true, KEY_USAGE_BROM.to_vec())?,
+            aia()?,
+            ski,
+            aki,
+        ],
         Role::Brom => vec![
             bc()?,
             extension(OID_KEY_USAGE, true, KEY_USAGE_BROM.to_vec())?,
