@@ -575,3 +575,131 @@ fn profile_knobs() {
         Err(SimError::Der(ErrorKind::Overflow.into()))
     );
 }
+
+fn expected_parse(name: &str) -> Option<serde_json::Value> {
+    let root = std::env::var_os("WARDEN_VECTORS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
+        });
+    let text = std::fs::read(root.join("nvidia/expected-parse").join(name)).ok()?;
+    Some(serde_json::from_slice(&text).unwrap())
+}
+
+fn hex_field(value: &serde_json::Value) -> Vec<u8> {
+    hex::decode(value.as_str().unwrap().trim_start_matches("0x")).unwrap()
+}
+
+/// NVAT's parse of the real 580.159.03 report (`expected-parse/`) pins the test parser, and the
+/// generated report agrees with it on every fixed field and on the opaque-data order.
+#[test]
+fn generated_report_agrees_with_nvat_parse_of_real_580() {
+    let (Some(request), Some(response), Some(real_580)) = (
+        expected_parse("hopper_580.159.03_request_parsed.json"),
+        expected_parse("hopper_580.159.03_response_parsed.json"),
+        real_report("hopper_580.159.03_report.hex"),
+    ) else {
+        return;
+    };
+    let real_580 = layout(&real_580);
+    assert_eq!(real_580.request_nonce, hex_field(&request["Nonce"]));
+    assert_eq!(real_580.response_nonce, hex_field(&response["Nonce"]));
+    let blocks = &response["MeasurementRecord"]["MeasurementBlocks"];
+    for (position, value) in real_580.block_values.iter().enumerate() {
+        let block = &blocks[(position + 1).to_string()];
+        assert_eq!(*value, hex_field(&block["DMTFSpecMeasurementValue"]));
+    }
+
+    let generated = layout(&gpu(Arch::Hopper).report(&NONCE).unwrap());
+    let byte = |key: &str| hex_field(&response[key])[0];
+    assert_eq!(
+        generated.response_header,
+        [
+            byte("SPDMVersion"),
+            byte("RequestResponseCode"),
+            byte("Param1"),
+            byte("Param2")
+        ]
+    );
+    assert_eq!(
+        [
+            generated.request_header[0],
+            generated.request_header[1],
+            generated.request_header[2],
+            generated.request_header[3],
+            generated.slot
+        ],
+        [
+            hex_field(&request["SPDMVersion"])[0],
+            hex_field(&request["RequestResponseCode"])[0],
+            hex_field(&request["Param1"])[0],
+            hex_field(&request["Param2"])[0],
+            hex_field(&request["SlotIDParam"])[0],
+        ]
+    );
+    assert_eq!(
+        Some(generated.blocks.len() as u64),
+        response["NumberOfBlocks"].as_u64()
+    );
+    assert_eq!(
+        Some(generated.record_len as u64),
+        response["MeasurementRecordLength"].as_u64()
+    );
+    assert_eq!(
+        Some(generated.opaque_len as u64),
+        response["OpaqueLength"].as_u64()
+    );
+    for (position, (header, value)) in generated
+        .blocks
+        .iter()
+        .zip(&generated.block_values)
+        .enumerate()
+    {
+        let block = &blocks[(position + 1).to_string()];
+        assert_eq!(
+            Some(u64::from(header[4])),
+            block["DMTFSpecMeasurementValueType"].as_u64()
+        );
+        assert_eq!(
+            Some(value.len() as u64),
+            block["DMTFSpecMeasurementValueSize"].as_u64()
+        );
+    }
+    // serde_json's maps are sorted, so the order is read from the text.
+    let text = String::from_utf8(
+        real("../expected-parse/hopper_580.159.03_response_parsed.json").unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = text
+        .split("\"OPAQUE_FIELD_ID_")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        names.len(),
+        response["OpaqueData"]["OpaqueDataField"]
+            .as_object()
+            .unwrap()
+            .len()
+    );
+    let number = |name: &str| match name.trim_start_matches("OPAQUE_FIELD_ID_") {
+        "VBIOS_VERSION" => opaque::VBIOS_VERSION,
+        "BOARD_ID" => opaque::BOARD_ID,
+        "CHIP_SKU" => opaque::CHIP_SKU,
+        "CHIP_SKU_MOD" => opaque::CHIP_SKU_MOD,
+        "PROJECT" => opaque::PROJECT,
+        "PROJECT_SKU" => opaque::PROJECT_SKU,
+        "PROJECT_SKU_MOD" => opaque::PROJECT_SKU_MOD,
+        "DRIVER_VERSION" => opaque::DRIVER_VERSION,
+        "GPU_INFO" => opaque::GPU_INFO,
+        "MSRSCNT" => opaque::MSRSCNT,
+        "CPRINFO" => opaque::CPRINFO,
+        "NVDEC0_STATUS" => opaque::NVDEC0_STATUS,
+        "FWID" => opaque::FWID,
+        "PROTECTED_PCIE_STATUS" => opaque::PROTECTED_PCIE_STATUS,
+        other => panic!("unexpected NVAT field {other}"),
+    };
+    let kinds: Vec<u16> = generated.opaque.iter().map(|(k, _)| *k).collect();
+    let nvat: Vec<u16> = names.iter().map(|name| number(name)).collect();
+    assert_eq!(kinds[..nvat.len()], nvat);
+}
