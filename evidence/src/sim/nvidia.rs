@@ -34,6 +34,7 @@ use p384::ecdsa::{Signature, SigningKey};
 use p384::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha384};
 use x509_cert::der::{ErrorKind, Tag};
 use x509_cert::name::RdnSequence;
@@ -107,7 +108,7 @@ pub mod opaque {
 }
 
 /// The GPU architecture whose chain and report shapes are simulated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Arch {
     /// Hopper (GH100): FWID in the leaf's extension 2.23.133.5.4.1.
     #[default]
@@ -466,28 +467,37 @@ impl DeviceHierarchy {
     }
 }
 
-/// A [`DeviceHierarchy`] in portable form (see [`DeviceHierarchy::export`]).
-#[derive(Clone)]
+/// A [`DeviceHierarchy`] in portable form (see [`DeviceHierarchy::export`]). Serde writes
+/// byte fields as lower-case hex strings. Its `Debug` output shows no key material.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceHierarchyExport {
     /// The architecture.
     pub arch: Arch,
     /// The seed (leaf keys derive from it).
     pub seed: u64,
     /// Root certificate, DER.
+    #[serde(with = "hex_bytes")]
     pub root_der: Vec<u8>,
     /// Identity CA certificate, DER.
+    #[serde(with = "hex_bytes")]
     pub identity_der: Vec<u8>,
     /// Provisioner ICA certificate, DER.
+    #[serde(with = "hex_bytes")]
     pub ica_der: Vec<u8>,
     /// GSP BROM certificate, DER.
+    #[serde(with = "hex_bytes")]
     pub brom_der: Vec<u8>,
     /// Root private key, PKCS#8 DER.
+    #[serde(with = "hex_secret")]
     pub root_key: Zeroizing<Vec<u8>>,
     /// Identity CA private key, PKCS#8 DER.
+    #[serde(with = "hex_secret")]
     pub identity_key: Zeroizing<Vec<u8>>,
     /// Provisioner ICA private key, PKCS#8 DER.
+    #[serde(with = "hex_secret")]
     pub ica_key: Zeroizing<Vec<u8>>,
     /// GSP BROM private key, PKCS#8 DER.
+    #[serde(with = "hex_secret")]
     pub brom_key: Zeroizing<Vec<u8>>,
 }
 
@@ -496,7 +506,6 @@ impl fmt::Debug for DeviceHierarchyExport {
         f.debug_struct("DeviceHierarchyExport")
             .field("arch", &self.arch)
             .field("seed", &self.seed)
-            .field("keys", &"<redacted>")
             .finish_non_exhaustive()
     }
 }
@@ -668,6 +677,30 @@ impl GpuProfile {
         fields.extend(self.extra_opaque.iter().cloned());
         Ok(fields)
     }
+}
+
+/// The VBIOS version string of TLV 6's 8 bytes, as NVML prints it: bytes 3, 2, 1, 0 and 4 as
+/// upper-case hex pairs joined by dots (`0074009620000000` is `96.00.74.00.20`), following
+/// nvtrust's `format_vbios_version`.
+pub fn format_vbios_version(bytes: &[u8; 8]) -> String {
+    let [b0, b1, b2, b3, b4, ..] = *bytes;
+    format!("{b3:02X}.{b2:02X}.{b1:02X}.{b0:02X}.{b4:02X}")
+}
+
+/// The inverse of [`format_vbios_version`]: `96.00.74.00.20` gives `0074009620000000`.
+/// `None` unless the text is five dot-separated hex pairs.
+pub fn vbios_version_bytes(text: &str) -> Option<[u8; 8]> {
+    let mut pairs = text.split('.').map(|pair| {
+        (pair.len() == 2)
+            .then(|| u8::from_str_radix(pair, 16).ok())
+            .flatten()
+    });
+    let mut next = || pairs.next().flatten();
+    let (p0, p1, p2, p3, p4) = (next()?, next()?, next()?, next()?, next()?);
+    if pairs.next().is_some() {
+        return None;
+    }
+    Some([p3, p2, p1, p0, p4, 0, 0, 0])
 }
 
 /// The default FWID of `arch`: SHA-384 of a fixed label (a stand-in for the FMC's digest).
@@ -868,6 +901,42 @@ fn pem_certificate(der: &[u8]) -> String {
     }
     out.push_str("-----END CERTIFICATE-----\n");
     out
+}
+
+/// Serde of byte vectors as hex strings.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        hex::decode(String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+/// Serde of secret byte vectors as hex strings, zeroising the intermediate strings.
+mod hex_secret {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use zeroize::Zeroizing;
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Zeroizing<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let text = Zeroizing::new(hex::encode(bytes.as_slice()));
+        s.serialize_str(&text)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Zeroizing<Vec<u8>>, D::Error> {
+        let text = Zeroizing::new(String::deserialize(d)?);
+        hex::decode(text.as_str())
+            .map(Zeroizing::new)
+            .map_err(|_| D::Error::custom("invalid hex in a private key"))
+    }
 }
 
 /// A ChaCha20 stream determined by a label and length-prefixed parts.

@@ -703,3 +703,36 @@ fn generated_report_agrees_with_nvat_parse_of_real_580() {
     let nvat: Vec<u16> = names.iter().map(|name| number(name)).collect();
     assert_eq!(kinds[..nvat.len()], nvat);
 }
+
+#[test]
+fn export_serde_round_trip() {
+    let export = DeviceHierarchy::shared(Arch::Blackwell).export().unwrap();
+    let json = serde_json::to_string(&export).unwrap();
+    let back: DeviceHierarchyExport = serde_json::from_str(&json).unwrap();
+    assert!(back == export);
+    let imported = DeviceHierarchy::import(&back).unwrap();
+    let profile = GpuProfile::blackwell();
+    assert_eq!(
+        imported
+            .gpu(profile.clone())
+            .unwrap()
+            .report(&NONCE)
+            .unwrap(),
+        gpu(Arch::Blackwell).report(&NONCE).unwrap()
+    );
+    assert!(!format!("{export:?}").contains("key:"));
+}
+
+#[test]
+fn vbios_version_text() {
+    let hopper = GpuProfile::hopper().vbios_version;
+    assert_eq!(format_vbios_version(&hopper), "96.00.74.00.20");
+    assert_eq!(vbios_version_bytes("96.00.74.00.20"), Some(hopper));
+    assert_eq!(
+        format_vbios_version(&GpuProfile::blackwell().vbios_version),
+        "97.00.88.00.0F"
+    );
+    assert_eq!(vbios_version_bytes("96.00.74.00"), None);
+    assert_eq!(vbios_version_bytes("96.00.74.00.20.1"), None);
+    assert_eq!(vbios_version_bytes("96.00.74.00.2"), None);
+}
