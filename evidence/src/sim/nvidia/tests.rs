@@ -713,11 +713,7 @@ fn export_serde_round_trip() {
     let imported = DeviceHierarchy::import(&back).unwrap();
     let profile = GpuProfile::blackwell();
     assert_eq!(
-        imported
-            .gpu(profile.clone())
-            .unwrap()
-            .report(&NONCE)
-            .unwrap(),
+        imported.gpu(profile).unwrap().report(&NONCE).unwrap(),
         gpu(Arch::Blackwell).report(&NONCE).unwrap()
     );
     assert!(!format!("{export:?}").contains("key:"));
