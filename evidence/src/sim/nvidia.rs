@@ -764,6 +764,8 @@ pub struct ReportFaults {
     pub duplicate_opaque: Option<u16>,
     /// Write this FWID in TLV 20 instead of the profile's, so it differs from the leaf's.
     pub fwid_tlv: Option<[u8; 48]>,
+    /// Bytes appended after the signature (not signed), which a strict parser rejects.
+    pub trailing: Vec<u8>,
 }
 
 /// A simulated GPU: its GSP FMC LF key and certificate chain, and its profile.
@@ -861,15 +863,31 @@ impl SimGpu {
             &response_nonce,
             &opaque,
         )?;
-        let signature: Signature = self.leaf_key.sign(&out);
-        let mut signature = signature.to_bytes().to_vec();
+        let signature = self.signature(&out);
+        let mut signature = signature.to_vec();
         if faults.corrupt_signature
             && let Some(first) = signature.first_mut()
         {
             *first ^= 0x01;
         }
         out.extend_from_slice(&signature);
+        out.extend_from_slice(&faults.trailing);
         Ok(out)
+    }
+
+    /// `unsigned || signature`, the signature made by the leaf key over `unsigned` as over a
+    /// report. Negative tests edit one field of [`SimGpu::report`]'s output (without its last
+    /// [`SIGNATURE_LEN`] bytes) and re-sign it, so that only the edited field is wrong.
+    pub fn sign_report(&self, unsigned: &[u8]) -> Vec<u8> {
+        let mut out = unsigned.to_vec();
+        out.extend_from_slice(&self.signature(unsigned));
+        out
+    }
+
+    /// The raw ECDSA P-384/SHA-384 signature `r || s` (RFC 6979) of `message` by the leaf key.
+    fn signature(&self, message: &[u8]) -> Vec<u8> {
+        let signature: Signature = self.leaf_key.sign(message);
+        signature.to_bytes().to_vec()
     }
 }
 

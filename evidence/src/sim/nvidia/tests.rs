@@ -743,3 +743,29 @@ fn vbios_version_text() {
     assert_eq!(vbios_version_bytes("96.00.74.00.20.1"), None);
     assert_eq!(vbios_version_bytes("96.00.74.00.2"), None);
 }
+
+#[test]
+fn fault_trailing_bytes() {
+    let sim = gpu(Arch::Hopper);
+    let faults = ReportFaults {
+        trailing: vec![0; 4],
+        ..ReportFaults::default()
+    };
+    let report = sim.report_with(&NONCE, &faults).unwrap();
+    let good = sim.report(&NONCE).unwrap();
+    assert_eq!(report[..good.len()], good);
+    assert_eq!(report.len(), good.len() + 4);
+}
+
+#[test]
+fn sign_report_resigns_an_edited_report() {
+    let sim = gpu(Arch::Hopper);
+    let good = sim.report(&NONCE).unwrap();
+    assert_eq!(sim.sign_report(&good[..good.len() - SIGNATURE_LEN]), good);
+    // MeasurementSpecification of block 1 set to 2: still validly signed.
+    let mut edited = good[..good.len() - SIGNATURE_LEN].to_vec();
+    edited[REQUEST_LEN + 8 + 1] = 2;
+    let report = sim.sign_report(&edited);
+    assert!(signature_ok(&report, sim.leaf_der()));
+    assert_eq!(layout(&report).blocks[0][1], 2);
+}
