@@ -308,7 +308,6 @@ impl DeviceHierarchy {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn ca(
         arch: Arch,
         role: Role,
