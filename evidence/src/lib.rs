@@ -3,9 +3,9 @@
 //! One module per evidence kind. Nothing here does I/O or reads the clock: the verification time
 //! is always an argument, so tests pin it.
 
+pub mod nvidia;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod nvidia;
 pub mod snp;
 pub mod tdx;
 mod time;
