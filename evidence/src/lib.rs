@@ -8,6 +8,8 @@ pub mod nvidia;
 pub mod sim;
 pub mod snp;
 pub mod tdx;
+#[cfg(test)]
+mod test_vectors;
 mod time;
 
 pub use time::UnixTime;

@@ -11,6 +11,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -21,28 +23,10 @@ use warden_evidence::nvidia::{
     FeatureFlag, GpuArch, GpuError, GpuVerifier, ReportPart, SpdmReport, decode_chain,
 };
 
-/// The `nvidia` vectors folder, or `None` after printing "skipped: vectors not found". With
-/// `WARDEN_REQUIRE_VECTORS=1` a missing folder fails.
-fn vectors() -> Option<PathBuf> {
-    let root = std::env::var_os("WARDEN_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    let dir = root.join("nvidia");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "WARDEN_REQUIRE_VECTORS=1 but {} does not exist",
-        dir.display()
-    );
-    eprintln!("skipped: vectors not found ({})", dir.display());
-    None
-}
+use common::read;
 
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+fn vectors() -> Option<PathBuf> {
+    common::vectors("nvidia")
 }
 
 /// The pinned root, from the tree (not from the vectors).

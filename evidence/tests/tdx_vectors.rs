@@ -11,6 +11,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use warden_evidence::UnixTime;
@@ -19,34 +21,10 @@ use warden_evidence::tdx::{
     TdxVerifier, VerifiedQuote,
 };
 
-/// The `tdx` vectors folder, or `None` after printing "skipped: vectors not found". With
-/// `WARDEN_REQUIRE_VECTORS=1` a missing folder fails.
+use common::{at, read};
+
 fn vectors() -> Option<PathBuf> {
-    let root = std::env::var_os("WARDEN_VECTORS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    let dir = root.join("tdx");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "WARDEN_REQUIRE_VECTORS=1 but {} does not exist",
-        dir.display()
-    );
-    eprintln!("skipped: vectors not found ({})", dir.display());
-    None
-}
-
-fn read(dir: &Path, name: &str) -> Vec<u8> {
-    std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn at(s: &str) -> UnixTime {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .expect("RFC 3339");
-    UnixTime(t.unix_timestamp())
+    common::vectors("tdx")
 }
 
 fn verifier(dir: &Path) -> TdxVerifier {

@@ -800,28 +800,8 @@ pub(super) mod tests {
 
     use super::*;
 
-    /// A real vector file, read in place from `WARDEN_VECTORS` (default `../shared/vectors`);
-    /// `None` (test skipped) when absent, a failure when `WARDEN_REQUIRE_VECTORS=1`.
     pub(super) fn real(name: &str) -> Option<Vec<u8>> {
-        let root = std::env::var_os("WARDEN_VECTORS")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
-            });
-        let path = root.join("snp").join(name);
-        match std::fs::read(&path) {
-            Ok(bytes) => Some(bytes),
-            Err(_) => {
-                let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
-                assert!(
-                    !required,
-                    "WARDEN_REQUIRE_VECTORS=1 but {} is missing",
-                    path.display()
-                );
-                eprintln!("skipped: vectors not found ({})", path.display());
-                None
-            }
-        }
+        crate::test_vectors::real("snp", name)
     }
 
     /// AMD's real certificates of each product, as pinned by the verifier: (ARK, ASK, ASVK).

@@ -17,28 +17,8 @@ fn hierarchy() -> &'static IntelHierarchy {
     IntelHierarchy::shared()
 }
 
-/// A real vector from `shared/vectors/tdx` (or `$WARDEN_VECTORS/tdx`); `None`, and the test
-/// skips, when the vectors are not there, unless `WARDEN_REQUIRE_VECTORS=1`.
 fn real(name: &str) -> Option<Vec<u8>> {
-    let root = std::env::var_os("WARDEN_VECTORS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
-        });
-    let path = root.join("tdx").join(name);
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(_) => {
-            let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "WARDEN_REQUIRE_VECTORS=1 but {} is missing",
-                path.display()
-            );
-            eprintln!("skipped: vectors not found ({})", path.display());
-            None
-        }
-    }
+    crate::test_vectors::real("tdx", name)
 }
 
 /// dcap-qvl's verdict on `quote` under `collateral` at `now`, the error with its context chain.
