@@ -475,28 +475,28 @@ pub struct DeviceHierarchyExport {
     /// The seed (leaf keys derive from it).
     pub seed: u64,
     /// Root certificate, DER.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub root_der: Vec<u8>,
     /// Identity CA certificate, DER.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub identity_der: Vec<u8>,
     /// Provisioner ICA certificate, DER.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub ica_der: Vec<u8>,
     /// GSP BROM certificate, DER.
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub brom_der: Vec<u8>,
     /// Root private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub root_key: Zeroizing<Vec<u8>>,
     /// Identity CA private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub identity_key: Zeroizing<Vec<u8>>,
     /// Provisioner ICA private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub ica_key: Zeroizing<Vec<u8>>,
     /// GSP BROM private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub brom_key: Zeroizing<Vec<u8>>,
 }
 
@@ -918,42 +918,6 @@ fn pem_certificate(der: &[u8]) -> String {
     }
     out.push_str("-----END CERTIFICATE-----\n");
     out
-}
-
-/// Serde of byte vectors as hex strings.
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        hex::decode(String::deserialize(d)?).map_err(D::Error::custom)
-    }
-}
-
-/// Serde of secret byte vectors as hex strings, zeroising the intermediate strings.
-mod hex_secret {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-    use zeroize::Zeroizing;
-
-    pub(super) fn serialize<S: Serializer>(
-        bytes: &Zeroizing<Vec<u8>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let text = Zeroizing::new(hex::encode(bytes.as_slice()));
-        s.serialize_str(&text)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Zeroizing<Vec<u8>>, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        hex::decode(text.as_str())
-            .map(Zeroizing::new)
-            .map_err(|_| D::Error::custom("invalid hex in a private key"))
-    }
 }
 
 /// A ChaCha20 stream determined by a label and length-prefixed parts.

@@ -645,28 +645,28 @@ pub struct TdxHierarchyExport {
     /// The seed the hierarchy was generated from; PCK and attestation keys derive from it.
     pub seed: u64,
     /// The root CA certificate (DER).
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub root_ca_der: Vec<u8>,
     /// The PCK Platform CA certificate (DER).
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub pck_platform_ca_der: Vec<u8>,
     /// The PCK Processor CA certificate (DER).
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub pck_processor_ca_der: Vec<u8>,
     /// The TCB Signing certificate (DER).
-    #[serde(with = "hex_bytes")]
+    #[serde(with = "super::hex_bytes")]
     pub tcb_signing_der: Vec<u8>,
     /// The root CA private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub root_ca_key: Zeroizing<Vec<u8>>,
     /// The PCK Platform CA private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub pck_platform_ca_key: Zeroizing<Vec<u8>>,
     /// The PCK Processor CA private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub pck_processor_ca_key: Zeroizing<Vec<u8>>,
     /// The TCB Signing private key, PKCS#8 DER.
-    #[serde(with = "hex_secret")]
+    #[serde(with = "super::hex_secret")]
     pub tcb_signing_key: Zeroizing<Vec<u8>>,
 }
 
@@ -675,42 +675,6 @@ impl fmt::Debug for TdxHierarchyExport {
         f.debug_struct("TdxHierarchyExport")
             .field("seed", &self.seed)
             .finish_non_exhaustive()
-    }
-}
-
-/// Serde of byte vectors as hex strings.
-mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        hex::decode(String::deserialize(d)?).map_err(D::Error::custom)
-    }
-}
-
-/// Serde of secret byte vectors as hex strings, zeroising the intermediate strings.
-mod hex_secret {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-    use zeroize::Zeroizing;
-
-    pub(super) fn serialize<S: Serializer>(
-        bytes: &Zeroizing<Vec<u8>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let text = Zeroizing::new(hex::encode(bytes.as_slice()));
-        s.serialize_str(&text)
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Zeroizing<Vec<u8>>, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        hex::decode(text.as_str())
-            .map(Zeroizing::new)
-            .map_err(|_| D::Error::custom("invalid hex in a private key"))
     }
 }
 
