@@ -10,6 +10,7 @@ pub mod keys;
 pub mod offline;
 pub mod pcs;
 pub mod policy;
+pub mod rims;
 pub mod roots;
 pub mod service;
 pub mod store;

@@ -17,6 +17,7 @@ use warden_verifier::config::Config;
 use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
 use warden_verifier::offline::{self, SnpFiles};
 use warden_verifier::policy::{Policy, PolicySet};
+use warden_verifier::rims::{self, ImportOutcome, RimStore};
 use warden_verifier::service::{self, Clock, Limits, SystemClock, VerifierState};
 use warden_verifier::store::Store;
 
@@ -46,6 +47,11 @@ enum Command {
     Collateral {
         #[command(subcommand)]
         command: CollateralCommand,
+    },
+    /// Manage the NVIDIA RIM store (in the state directory of the configuration).
+    Rims {
+        #[command(subcommand)]
+        command: RimsCommand,
     },
     /// Work with evidence offline.
     Evidence {
@@ -103,6 +109,39 @@ enum CollateralCommand {
         config: ConfigArg,
     },
     /// List the cached collateral with its validity (nothing is verified here).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RimsCommand {
+    /// Import NVIDIA RIMs (SWID XML). Each PATH is a file or a directory of files (one level).
+    /// Every RIM is verified first (XML signature, chain to the pinned NVIDIA CoRIM signing
+    /// root) at --at, or now; one that fails stops the import and nothing is stored. A RIM is
+    /// verified again at each use, so --at only decides what may enter the store. A driver RIM's
+    /// id comes from its signed content; a VBIOS RIM's from its file name
+    /// (NV_GPU_VBIOS_<project>_<sku>_<chip>_<vbios>.xml or nvtrust's
+    /// <project>_<sku>_<chip>_<vbios>_PROD.swidtag). Of two RIMs with one id, the one whose
+    /// signing chain is valid longer is kept.
+    Import {
+        /// Files or directories to import.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Verify at this time (RFC 3339) instead of now, e.g. for RIMs whose signer expired.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+        at: Option<UnixTime>,
+        /// Print what was imported as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the stored RIMs with their validity (nothing is verified here).
     List {
         /// Print JSON.
         #[arg(long)]
@@ -193,6 +232,52 @@ enum VerifyKind {
     /// Intel TDX: a quote (v4 or v5) with its DCAP collateral, against the pinned Intel SGX
     /// Root CA, fully offline (dcap-qvl).
     Tdx(TdxArgs),
+    /// NVIDIA GPU (Hopper, Blackwell): an SPDM attestation report and its device certificate
+    /// chain against the pinned NVIDIA Device Identity CA, for a nonce, and optionally its
+    /// measurements against driver and VBIOS RIMs verified to the pinned NVIDIA CoRIM root.
+    /// A measurement mismatch is a claim (`measurements_match: false`, `mismatched_indices`),
+    /// not an invalid report: policy judges it. Revocation (OCSP) is not checked yet.
+    Nvidia(NvidiaArgs),
+}
+
+#[derive(Debug, Args)]
+struct NvidiaArgs {
+    /// The attestation report: one line of hex (NVML attestationReport), or NVIDIA's
+    /// serialized-evidence JSON (a list of {arch, nonce, evidence, certificate}).
+    #[arg(long, value_name = "FILE")]
+    report: PathBuf,
+    /// The entry of a serialized-evidence JSON report to verify (0-based).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    index: usize,
+    /// The device certificate chain (PEM, leaf first, 5 certificates; NVML
+    /// attestationCertChain). Optional with a JSON report, which carries it.
+    #[arg(long, value_name = "FILE")]
+    certs: Option<PathBuf>,
+    /// The verifier's 32-byte challenge (64 hex digits); the report's request nonce must equal it.
+    #[arg(long, value_name = "HEX")]
+    nonce: String,
+    /// A driver or VBIOS RIM (SWID XML) to compare the measurements with; at most one of each,
+    /// describing the report's signed driver or VBIOS version. Repeatable. With one RIM only,
+    /// `rims_complete` is false and the match speaks for that RIM alone.
+    #[arg(long, value_name = "FILE")]
+    rim: Vec<PathBuf>,
+    /// Verification time, RFC 3339 (for example 2024-06-01T00:00:00Z). Never the clock.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    at: UnixTime,
+    /// Certificate revocation: only `off` for now (shown as `revocation: "off"` in the claims);
+    /// OCSP (`online`, `stapled DIR`) comes later.
+    #[arg(long, value_enum, default_value = "off")]
+    revocation: Revocation,
+    /// Print the claims as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How GPU and RIM certificates are checked for revocation.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Revocation {
+    /// Not checked; visible in the claims.
+    Off,
 }
 
 #[derive(Debug, Args)]
@@ -272,6 +357,13 @@ fn main() -> ExitCode {
                     kind: VerifyKind::Tdx(args),
                 },
         } => return verify_tdx(&args),
+        Command::Evidence {
+            command:
+                EvidenceCommand::Verify {
+                    kind: VerifyKind::Nvidia(args),
+                },
+        } => return verify_nvidia(&args),
+        Command::Rims { command } => rims_command(command),
         Command::Collateral { command } => collateral(command),
         Command::Policy {
             command:
@@ -712,6 +804,239 @@ fn collateral(command: CollateralCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A GPU report and chain from the `--report` (and `--certs`) files.
+fn nvidia_inputs(args: &NvidiaArgs) -> Result<(Vec<u8>, Vec<u8>), ExitCode> {
+    let usage = |msg: String| {
+        eprintln!("error: {msg}");
+        ExitCode::from(USAGE)
+    };
+    let raw = read("--report", &args.report)?;
+    let text = std::str::from_utf8(&raw).map(str::trim).unwrap_or_default();
+    let (report, chain) = if text.starts_with('[') || text.starts_with('{') {
+        let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            usage(format!(
+                "--report {} is not JSON: {e}",
+                args.report.display()
+            ))
+        })?;
+        let entry = match &doc {
+            serde_json::Value::Array(list) => list.get(args.index),
+            other if args.index == 0 => Some(other),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            usage(format!(
+                "--report {} has no entry {}",
+                args.report.display(),
+                args.index
+            ))
+        })?;
+        let field = |name: &str| {
+            use base64::Engine as _;
+            let value = entry.get(name).and_then(serde_json::Value::as_str);
+            value
+                .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--report {} entry {}: no base64 {name:?}",
+                        args.report.display(),
+                        args.index
+                    ))
+                })
+        };
+        (field("evidence")?, Some(field("certificate")?))
+    } else {
+        if args.index != 0 {
+            return Err(usage("--index applies to a JSON --report only".to_owned()));
+        }
+        let report = hex::decode(text).map_err(|e| {
+            usage(format!(
+                "--report {} is neither hex nor JSON: {e}",
+                args.report.display()
+            ))
+        })?;
+        (report, None)
+    };
+    let chain = match (&args.certs, chain) {
+        (Some(path), _) => read("--certs", path)?,
+        (None, Some(chain)) => chain,
+        (None, None) => return Err(usage("--certs is required with a hex --report".to_owned())),
+    };
+    Ok((report, chain))
+}
+
+/// The claims `evidence verify nvidia` prints.
+#[derive(serde::Serialize)]
+struct NvidiaClaims<'a> {
+    #[serde(flatten)]
+    gpu: &'a warden_evidence::nvidia::GpuClaims,
+    #[serde(flatten)]
+    rims: &'a rims::RimMatch,
+    revocation: &'static str,
+}
+
+fn verify_nvidia(args: &NvidiaArgs) -> ExitCode {
+    let (report, chain) = match nvidia_inputs(args) {
+        Ok(inputs) => inputs,
+        Err(code) => return code,
+    };
+    let nonce: [u8; 32] = match hex::decode(args.nonce.trim())
+        .ok()
+        .and_then(|n| n.try_into().ok())
+    {
+        Some(nonce) => nonce,
+        None => {
+            eprintln!("error: --nonce must be 64 hex digits (32 bytes)");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let mut rim_files = Vec::new();
+    for path in &args.rim {
+        match read("--rim", path) {
+            Ok(body) => rim_files.push((path, body)),
+            Err(code) => return code,
+        }
+    }
+    let Revocation::Off = args.revocation;
+    let gpu = warden_evidence::nvidia::GpuVerifier::new(
+        warden_verifier::roots::nvidia_device_identity_ca().to_vec(),
+    );
+    let verified = match gpu.verify(args.at, &report, &chain, &nonce) {
+        Ok(verified) => verified,
+        Err(e) => return invalid(&e),
+    };
+    let (driver_id, vbios_id) = rims::report_rim_ids(&verified.claims);
+    let verifier = rims::pinned_verifier();
+    let mut given = Vec::new();
+    for (path, body) in rim_files {
+        let label = path.display().to_string();
+        let rim = match verifier.verify(args.at, &body) {
+            Ok(rim) => rim,
+            Err(e) => return invalid(&format!("RIM {label}: {e}")),
+        };
+        let id = match rim.kind {
+            warden_evidence::nvidia::rim::RimKind::Driver => driver_id.clone(),
+            _ => vbios_id.clone(),
+        };
+        given.push((label.clone(), id.unwrap_or(label), rim));
+    }
+    let matched = match rims::match_report(&verified.report, &given) {
+        Ok(matched) => matched,
+        Err(e) => return invalid(&e),
+    };
+    let c = &verified.claims;
+    let rim_note = if given.is_empty() {
+        "no RIMs given".to_owned()
+    } else if matched.measurements_match {
+        format!(
+            "measurements match {} at {} indices",
+            matched.rim_ids.join(" + "),
+            matched.compared_indices.len()
+        )
+    } else {
+        format!(
+            "MEASUREMENTS DO NOT MATCH at RIM indices {:?}",
+            matched.mismatched_indices
+        )
+    };
+    valid(
+        &NvidiaClaims {
+            gpu: c,
+            rims: &matched,
+            revocation: "off",
+        },
+        &format!(
+            "valid: {} GPU report, driver {}, VBIOS {}, at {}; {rim_note}; revocation off",
+            c.hwmodel,
+            c.driver_version.as_deref().unwrap_or("unknown"),
+            c.vbios_version.as_deref().unwrap_or("unknown"),
+            args.at
+        ),
+        args.json,
+    )
+}
+
+fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
+    match command {
+        RimsCommand::Import {
+            paths,
+            at,
+            json,
+            config,
+        } => {
+            let config = config.load()?;
+            let now = SystemClock.now();
+            let at = at.unwrap_or(now);
+            let verifier = rims::pinned_verifier();
+            let mut files = Vec::new();
+            for path in &paths {
+                files.extend(rims::read_path(path, &verifier, at)?);
+            }
+            let entries = open_rims(&config)?.import(files, now)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+            } else {
+                for e in &entries {
+                    let outcome = match e.outcome {
+                        ImportOutcome::Added => "added",
+                        ImportOutcome::Replaced => "replaced an older RIM",
+                        ImportOutcome::KeptExisting => {
+                            "kept the stored RIM, valid as long or longer"
+                        }
+                    };
+                    println!(
+                        "{} ({} {}, valid until {}): {outcome} ({})",
+                        e.id, e.kind, e.version, e.valid_until, e.source
+                    );
+                }
+            }
+            Ok(())
+        }
+        RimsCommand::List { json, config } => {
+            let config = config.load()?;
+            let rows = open_rims(&config)?.rows()?;
+            let now = SystemClock.now();
+            if json {
+                let doc: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id,
+                            "kind": r.kind,
+                            "version": r.version,
+                            "valid_until": r.valid_until.to_string(),
+                            "expired": r.valid_until < now,
+                            "source": r.source,
+                            "stored_at": r.stored_at.to_string(),
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else if rows.is_empty() {
+                println!("no RIMs stored; import some with `warden-verifier rims import`");
+            } else {
+                for r in &rows {
+                    let validity = if r.valid_until < now {
+                        format!("signer EXPIRED at {}", r.valid_until)
+                    } else {
+                        format!("valid until {}", r.valid_until)
+                    };
+                    println!(
+                        "{} {} {}: {validity} ({})",
+                        r.id, r.kind, r.version, r.source
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn open_rims(config: &Config) -> anyhow::Result<RimStore> {
+    let store = Arc::new(Store::open(&config.state_dir)?);
+    Ok(RimStore::new(store))
 }
 
 fn open_collateral(config: &Config) -> anyhow::Result<CollateralCache> {

@@ -1,5 +1,6 @@
-//! Vendor trust anchors, pinned in the tree (`verifier/roots/amd/` and `verifier/roots/intel/`,
-//! see their READMEs for sources and SHA-256 fingerprints) and compiled in.
+//! Vendor trust anchors, pinned in the tree (`verifier/roots/amd/`, `verifier/roots/intel/` and
+//! `verifier/roots/nvidia/`, see their READMEs for sources and SHA-256 fingerprints) and compiled
+//! in.
 
 use warden_evidence::snp::{Product, ProductRoots, TrustAnchors};
 
@@ -14,6 +15,21 @@ const TURIN_ASK: &[u8] = include_bytes!("../roots/amd/turin/ask.der");
 const TURIN_ASVK: &[u8] = include_bytes!("../roots/amd/turin/asvk.der");
 
 const INTEL_SGX_ROOT_CA: &[u8] = include_bytes!("../roots/intel/sgx_root_ca.der");
+
+const NVIDIA_DEVICE_IDENTITY_CA: &[u8] = include_bytes!("../roots/nvidia/device_identity_ca.der");
+const NVIDIA_CORIM_SIGNING_ROOT_CA: &[u8] =
+    include_bytes!("../roots/nvidia/corim_signing_root_ca.der");
+
+/// The pinned NVIDIA Device Identity CA (DER): the root of every Hopper and Blackwell GPU
+/// attestation certificate chain.
+pub fn nvidia_device_identity_ca() -> &'static [u8] {
+    NVIDIA_DEVICE_IDENTITY_CA
+}
+
+/// The pinned NVIDIA CoRIM signing Root CA (DER): the root of every RIM signing chain.
+pub fn nvidia_corim_signing_root_ca() -> &'static [u8] {
+    NVIDIA_CORIM_SIGNING_ROOT_CA
+}
 
 /// The pinned Intel SGX Root CA (DER): the root of every DCAP PCK, TCB Signing and CRL chain.
 pub fn intel_sgx_root_ca() -> &'static [u8] {
@@ -49,6 +65,24 @@ mod tests {
         let fingerprint = "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
         assert_eq!(sha256_hex(intel_sgx_root_ca()), fingerprint);
         assert!(include_str!("../roots/intel/README.md").contains(fingerprint));
+    }
+
+    #[test]
+    fn pinned_nvidia_roots_match_their_published_fingerprints() {
+        let readme = include_str!("../roots/nvidia/README.md");
+        for (der, fingerprint) in [
+            (
+                nvidia_device_identity_ca(),
+                "102bf659d5419614c9d8e6aecebc80454eb26b1df6a769ac720b9a690b167b48",
+            ),
+            (
+                nvidia_corim_signing_root_ca(),
+                "12977b5115acb0381179279fffeb5a8c4d264971ebb32298023a465fa41df5d1",
+            ),
+        ] {
+            assert_eq!(sha256_hex(der), fingerprint);
+            assert!(readme.contains(fingerprint));
+        }
     }
 
     /// The compiled-in ARKs are the ones AMD publishes, and every pinned file is listed with its

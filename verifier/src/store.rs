@@ -1,6 +1,6 @@
 //! The verifier's persistent state: one SQLite database, `<state_dir>/warden.db`.
 //!
-//! Three tables live here (see `docs/storage.md`):
+//! Four tables live here (see `docs/storage.md`):
 //! - `nonces`: the server nonces handed to attesters (THREATS P1/P2). A nonce is consumed by a
 //!   single atomic `UPDATE … WHERE consumed_at IS NULL`, so exactly one of any number of
 //!   concurrent callers succeeds, including callers in other processes sharing the file.
@@ -10,6 +10,8 @@
 //!   issuer chains), one row per item in its file form; [`crate::collateral`] decides what
 //!   replaces what. Every write bumps `collateral_generation` in `meta`, which running
 //!   verifiers poll to pick up imports made by another process.
+//! - `gpu_rims`: NVIDIA reference integrity manifests by RIM service id, each stored verbatim;
+//!   [`crate::rims`] verifies them and decides which of two RIMs with one id is kept.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`, which survives a process
 //! crash but may lose the last commits on power loss. For nonces that is harmless: a nonce that
@@ -74,6 +76,16 @@ const MIGRATIONS: &[&str] = &[
          value INTEGER NOT NULL
      ) WITHOUT ROWID;
      INSERT INTO meta (name, value) VALUES ('collateral_generation', 0);",
+    // 3: the NVIDIA RIM store, keyed by RIM service id.
+    "CREATE TABLE gpu_rims (
+         id          TEXT    PRIMARY KEY NOT NULL,
+         kind        TEXT    NOT NULL,
+         version     TEXT    NOT NULL,
+         body        BLOB    NOT NULL,
+         valid_until INTEGER NOT NULL,
+         source      TEXT    NOT NULL,
+         stored_at   INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands.
@@ -93,6 +105,26 @@ pub struct CollateralRow {
     /// Its nextUpdate, if it has one.
     pub next_update: Option<UnixTime>,
     /// Where it came from: `import:<path>` or `fetch:<url>`.
+    pub source: String,
+    /// When it was stored.
+    pub stored_at: UnixTime,
+}
+
+/// One stored NVIDIA RIM (see [`crate::rims`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RimRow {
+    /// The RIM service id, e.g. `NV_GPU_DRIVER_GH100_550.144.03` or
+    /// `NV_GPU_VBIOS_1010_0200_882_96005E0001`.
+    pub id: String,
+    /// `driver` or `vbios`.
+    pub kind: String,
+    /// The driver or VBIOS version the RIM describes (its signed `colloquialVersion`).
+    pub version: String,
+    /// The RIM document, byte for byte as imported.
+    pub body: Vec<u8>,
+    /// Earliest notAfter of its signing chain.
+    pub valid_until: UnixTime,
+    /// Where it came from: `import:<path>`.
     pub source: String,
     /// When it was stored.
     pub stored_at: UnixTime,
@@ -471,6 +503,64 @@ impl Store {
         Ok(out)
     }
 
+    /// Stores RIM rows, replacing any row of the same id, in one durable transaction. Which RIM
+    /// wins is decided by the caller ([`crate::rims::RimStore::import`]).
+    pub fn put_rims(&self, rows: &[RimRow]) -> Result<(), StoreError> {
+        self.durable_write(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            for row in rows {
+                tx.execute(
+                    "INSERT INTO gpu_rims
+                         (id, kind, version, body, valid_until, source, stored_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET
+                         kind = excluded.kind, version = excluded.version,
+                         body = excluded.body, valid_until = excluded.valid_until,
+                         source = excluded.source, stored_at = excluded.stored_at",
+                    params![
+                        row.id,
+                        row.kind,
+                        row.version,
+                        row.body,
+                        row.valid_until.0,
+                        row.source,
+                        row.stored_at.0
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Every stored RIM, sorted by id.
+    pub fn rim_rows(&self) -> Result<Vec<RimRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, kind, version, body, valid_until, source, stored_at
+             FROM gpu_rims ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], rim_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// The stored RIM with this id.
+    pub fn get_rim(&self, id: &str) -> Result<Option<RimRow>, StoreError> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT id, kind, version, body, valid_until, source, stored_at
+                 FROM gpu_rims WHERE id = ?1",
+                params![id],
+                rim_row,
+            )
+            .optional()?;
+        Ok(row)
+    }
+
     /// The collateral generation: bumped by every [`Store::put_collateral`], in any process.
     pub fn collateral_generation(&self) -> Result<i64, StoreError> {
         let generation = self.conn().query_row(
@@ -495,6 +585,18 @@ impl Store {
         restored?;
         Ok(value)
     }
+}
+
+fn rim_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RimRow> {
+    Ok(RimRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        version: r.get(2)?,
+        body: r.get(3)?,
+        valid_until: UnixTime(r.get(4)?),
+        source: r.get(5)?,
+        stored_at: UnixTime(r.get(6)?),
+    })
 }
 
 fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
@@ -875,6 +977,32 @@ mod tests {
         );
         assert_eq!(store.collateral_rows().unwrap(), vec![other, row]);
         assert_eq!(store.collateral_generation().unwrap(), 2);
+    }
+
+    #[test]
+    fn rim_rows_replace_by_id() {
+        let (_dir, store) = open();
+        assert!(store.rim_rows().unwrap().is_empty());
+        let mut row = RimRow {
+            id: "NV_GPU_DRIVER_GH100_550.144.03".to_owned(),
+            kind: "driver".to_owned(),
+            version: "550.144.03".to_owned(),
+            body: b"<a/>".to_vec(),
+            valid_until: UnixTime(20),
+            source: "import:/tmp/a.xml".to_owned(),
+            stored_at: UnixTime(11),
+        };
+        store.put_rims(std::slice::from_ref(&row)).unwrap();
+        row.body = b"<b/>".to_vec();
+        row.valid_until = UnixTime(30);
+        let other = RimRow {
+            id: "NV_GPU_VBIOS_1010_0200_882_96005E0001".to_owned(),
+            ..row.clone()
+        };
+        store.put_rims(&[row.clone(), other.clone()]).unwrap();
+        assert_eq!(store.rim_rows().unwrap(), vec![row.clone(), other]);
+        assert_eq!(store.get_rim(&row.id).unwrap(), Some(row));
+        assert_eq!(store.get_rim("NV_GPU_DRIVER_GH100_1.0").unwrap(), None);
     }
 
     #[test]

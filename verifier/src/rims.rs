@@ -1,0 +1,536 @@
+//! The NVIDIA RIM store: reference integrity manifests (signed SWID tags) persisted in the state
+//! database (`gpu_rims`), keyed by their RIM service id, and the comparison of a verified GPU
+//! report with its driver and VBIOS RIMs.
+//!
+//! RIMs enter the store by [`read_path`] + [`RimStore::import`] (the operator's
+//! `warden-verifier rims import FILE|DIR`). Every file is verified (XML signature, chain to the
+//! pinned NVIDIA CoRIM signing root) at import, at a time the caller passes: normally the clock,
+//! or an operator-given time for RIMs whose signer has expired (every nvtrust sample RIM has).
+//! The document is stored verbatim and is verified again, at the verification time, whenever it
+//! is used: an import never vouches for a RIM at a later time. Of two RIMs with one id the store
+//! keeps the one whose signing chain is valid longer (then the one already stored), so
+//! re-importing an old bundle cannot replace a re-issued RIM.
+//!
+//! Ids: a driver RIM's id follows from its signed content (`NV_GPU_DRIVER_GH100_<version>`); a
+//! VBIOS RIM's signed content does not name the board (project, SKU, chip SKU), so its id comes
+//! from the file name (`NV_GPU_VBIOS_<project>_<sku>_<chip>_<vbios>…` as NVIDIA's RIM service
+//! names them, or nvtrust's `<project>_<sku>_<chip>_<vbios>_….swidtag`), and the VBIOS version
+//! in the name must equal the signed one. The id is only a lookup key: at use the RIM's signed
+//! kind and version must equal the report's signed driver or VBIOS version.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+use warden_evidence::UnixTime;
+use warden_evidence::nvidia::rim::{
+    self, CompareError, RimError, RimKind, RimVerifier, VerifiedRim,
+};
+
+use crate::store::{RimRow, Store, StoreError};
+
+/// Largest RIM file read (NVIDIA's RIMs are under 100 KiB; the parser refuses over 1 MiB).
+const MAX_FILE_BYTES: u64 = rim::MAX_RIM_LEN as u64;
+
+/// Why RIMs could not be read, verified or stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RimStoreError {
+    /// A file or directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is larger than any RIM.
+    #[error("{path} is {len} bytes, larger than the {MAX_FILE_BYTES}-byte limit for a RIM")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+    },
+    /// A directory holds no files.
+    #[error("{path} holds no RIM files")]
+    Empty {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A directory holds a subdirectory: import reads one level only.
+    #[error("{path} is a directory inside the import directory; import reads one level only")]
+    Nested {
+        /// The subdirectory.
+        path: PathBuf,
+    },
+    /// A RIM does not verify.
+    #[error("RIM {path}: {source}")]
+    Verify {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: RimError,
+    },
+    /// A RIM's id cannot be told.
+    #[error("RIM {path}: {reason}")]
+    Id {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A verified RIM read from a file, with its id.
+#[derive(Debug, Clone)]
+pub struct RimFile {
+    /// Where it came from: `import:<path>`.
+    pub source: String,
+    /// The RIM service id.
+    pub id: String,
+    /// The document, verbatim.
+    pub body: Vec<u8>,
+    /// Its verified content.
+    pub rim: VerifiedRim,
+}
+
+/// What became of one RIM offered to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportOutcome {
+    /// No RIM had this id.
+    Added,
+    /// It replaced a RIM of this id whose chain expires earlier.
+    Replaced,
+    /// The stored RIM of this id is valid at least as long; it stays.
+    KeptExisting,
+}
+
+/// One RIM offered to the store, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportEntry {
+    /// Where it came from.
+    pub source: String,
+    /// The RIM id.
+    pub id: String,
+    /// `driver` or `vbios`.
+    pub kind: &'static str,
+    /// The version it describes.
+    pub version: String,
+    /// Earliest notAfter of its signing chain (RFC 3339).
+    pub valid_until: String,
+    /// Added, replaced or kept the stored one.
+    pub outcome: ImportOutcome,
+}
+
+/// The name of a RIM kind in the store and in claims.
+pub fn kind_name(kind: RimKind) -> &'static str {
+    match kind {
+        RimKind::Driver => "driver",
+        _ => "vbios",
+    }
+}
+
+/// A RIM verifier trusting the pinned NVIDIA CoRIM signing root.
+pub fn pinned_verifier() -> RimVerifier {
+    RimVerifier::new(crate::roots::nvidia_corim_signing_root_ca().to_vec())
+}
+
+/// The id under which a RIM read from `path` is stored (see the module documentation).
+///
+/// # Errors
+///
+/// A reason when a VBIOS RIM's file name does not name its board, names another VBIOS version
+/// than the signed one, or a driver RIM is not for a supported product.
+pub fn rim_id(path: &Path, rim: &VerifiedRim) -> Result<String, String> {
+    match rim.kind {
+        RimKind::Driver => {
+            if rim.product.eq_ignore_ascii_case("GH100") {
+                Ok(rim::hopper_driver_rim_id(&rim.colloquial_version))
+            } else {
+                Err(format!(
+                    "driver RIM for product {:?}: only GH100 driver RIM ids are known",
+                    rim.product
+                ))
+            }
+        }
+        _ => {
+            let stem = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.split('.').next())
+                .unwrap_or_default();
+            let upper = stem.to_ascii_uppercase();
+            let rest = upper.strip_prefix("NV_GPU_VBIOS_").unwrap_or(&upper);
+            let parts: Vec<&str> = rest.split('_').collect();
+            let signed: String = rim
+                .colloquial_version
+                .chars()
+                .filter(|c| *c != '.')
+                .collect::<String>()
+                .to_ascii_uppercase();
+            match parts.as_slice() {
+                [project, sku, chip, vbios, ..] if *vbios == signed => Ok(rim::vbios_rim_id(
+                    project,
+                    sku,
+                    chip,
+                    &rim.colloquial_version,
+                )),
+                [_, _, _, vbios, ..] => Err(format!(
+                    "file name says VBIOS {vbios}, the signed RIM says {}",
+                    rim.colloquial_version
+                )),
+                _ => Err(format!(
+                    "a VBIOS RIM does not name its board; name the file \
+                     NV_GPU_VBIOS_<project>_<sku>_<chip>_{signed}.xml"
+                )),
+            }
+        }
+    }
+}
+
+/// Reads and verifies RIMs from `path`, one file or a directory of files (one level; hidden
+/// files skipped), at time `at`. Every file must be a RIM that verifies: a failure names the
+/// file and nothing is returned, so a bundle is never imported half-checked.
+///
+/// # Errors
+///
+/// [`RimStoreError`] naming the file.
+pub fn read_path(
+    path: &Path,
+    verifier: &RimVerifier,
+    at: UnixTime,
+) -> Result<Vec<RimFile>, RimStoreError> {
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RimStoreError::Read { path, source }
+    };
+    let meta = fs::metadata(path).map_err(read_err(path))?;
+    let files = if meta.is_dir() {
+        let mut files = Vec::new();
+        for entry in fs::read_dir(path).map_err(read_err(path))? {
+            let entry = entry.map_err(read_err(path))?;
+            let child = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if fs::metadata(&child).map_err(read_err(&child))?.is_dir() {
+                return Err(RimStoreError::Nested { path: child });
+            }
+            files.push(child);
+        }
+        files.sort();
+        if files.is_empty() {
+            return Err(RimStoreError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        files
+    } else {
+        vec![path.to_path_buf()]
+    };
+    files
+        .into_iter()
+        .map(|file| read_file(&file, verifier, at))
+        .collect()
+}
+
+/// Reads and verifies one RIM file at `at`.
+///
+/// # Errors
+///
+/// [`RimStoreError`] naming the file.
+pub fn read_file(
+    file: &Path,
+    verifier: &RimVerifier,
+    at: UnixTime,
+) -> Result<RimFile, RimStoreError> {
+    let read_err = |source| RimStoreError::Read {
+        path: file.to_path_buf(),
+        source,
+    };
+    let len = fs::metadata(file).map_err(read_err)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(RimStoreError::TooLarge {
+            path: file.to_path_buf(),
+            len,
+        });
+    }
+    let body = fs::read(file).map_err(read_err)?;
+    let rim = verifier
+        .verify(at, &body)
+        .map_err(|source| RimStoreError::Verify {
+            path: file.to_path_buf(),
+            source,
+        })?;
+    let id = rim_id(file, &rim).map_err(|reason| RimStoreError::Id {
+        path: file.to_path_buf(),
+        reason,
+    })?;
+    Ok(RimFile {
+        source: format!("import:{}", file.display()),
+        id,
+        body,
+        rim,
+    })
+}
+
+/// The RIM store of one verifier.
+pub struct RimStore {
+    store: Arc<Store>,
+}
+
+impl std::fmt::Debug for RimStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RimStore").finish_non_exhaustive()
+    }
+}
+
+impl RimStore {
+    /// The RIM store in `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self { store }
+    }
+
+    /// Offers verified RIMs to the store at time `now` (the `stored_at` of what is written):
+    /// each is stored unless the stored RIM of its id is valid at least as long. Everything
+    /// added or replaced is written in one durable transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`RimStoreError::Store`]; nothing is stored then.
+    pub fn import(
+        &self,
+        files: Vec<RimFile>,
+        now: UnixTime,
+    ) -> Result<Vec<ImportEntry>, RimStoreError> {
+        let mut rows: Vec<RimRow> = Vec::new();
+        let mut entries = Vec::with_capacity(files.len());
+        for file in files {
+            let row = RimRow {
+                id: file.id.clone(),
+                kind: kind_name(file.rim.kind).to_owned(),
+                version: file.rim.colloquial_version.clone(),
+                body: file.body,
+                valid_until: file.rim.valid_until,
+                source: file.source.clone(),
+                stored_at: now,
+            };
+            // The batch so far wins over the database: it is what will be stored.
+            let current = match rows.iter().find(|r| r.id == row.id) {
+                Some(r) => Some(r.valid_until),
+                None => self.store.get_rim(&row.id)?.map(|r| r.valid_until),
+            };
+            let outcome = match current {
+                None => ImportOutcome::Added,
+                Some(until) if row.valid_until > until => ImportOutcome::Replaced,
+                Some(_) => ImportOutcome::KeptExisting,
+            };
+            entries.push(ImportEntry {
+                source: file.source,
+                id: file.id,
+                kind: kind_name(file.rim.kind),
+                version: row.version.clone(),
+                valid_until: row.valid_until.to_string(),
+                outcome,
+            });
+            if outcome != ImportOutcome::KeptExisting {
+                rows.retain(|r| r.id != row.id);
+                rows.push(row);
+            }
+        }
+        if !rows.is_empty() {
+            self.store.put_rims(&rows)?;
+        }
+        Ok(entries)
+    }
+
+    /// Every stored RIM, for `rims list`.
+    ///
+    /// # Errors
+    ///
+    /// [`RimStoreError::Store`].
+    pub fn rows(&self) -> Result<Vec<RimRow>, RimStoreError> {
+        Ok(self.store.rim_rows()?)
+    }
+
+    /// The stored RIM `id`, verified again at `at`; `None` when none is stored.
+    ///
+    /// # Errors
+    ///
+    /// [`RimStoreError::Verify`] (naming the row's source) when it does not verify at `at`.
+    pub fn get(
+        &self,
+        id: &str,
+        verifier: &RimVerifier,
+        at: UnixTime,
+    ) -> Result<Option<VerifiedRim>, RimStoreError> {
+        let Some(row) = self.store.get_rim(id)? else {
+            return Ok(None);
+        };
+        verifier
+            .verify(at, &row.body)
+            .map(Some)
+            .map_err(|source| RimStoreError::Verify {
+                path: PathBuf::from(row.source),
+                source,
+            })
+    }
+}
+
+/// The RIM ids a report needs, from its signed opaque data: the Hopper driver RIM and the VBIOS
+/// RIM. `None` for a part the report does not carry (and the driver id for non-Hopper GPUs,
+/// whose driver RIM ids are not known yet).
+pub fn report_rim_ids(
+    claims: &warden_evidence::nvidia::GpuClaims,
+) -> (Option<String>, Option<String>) {
+    let hopper = claims.hwmodel.starts_with("GH100");
+    let driver = claims
+        .driver_version
+        .as_deref()
+        .filter(|_| hopper)
+        .map(rim::hopper_driver_rim_id);
+    let vbios = match (
+        &claims.project,
+        &claims.project_sku,
+        &claims.chip_sku,
+        &claims.vbios_version,
+    ) {
+        (Some(p), Some(s), Some(c), Some(v)) => Some(rim::vbios_rim_id(p, s, c, v)),
+        _ => None,
+    };
+    (driver, vbios)
+}
+
+/// Why a report could not be compared with the RIMs given for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RimMatchError {
+    /// A RIM describes another version than the report's signed one.
+    #[error("RIM {label} describes {kind} {rim_version}, the report has {report_version}")]
+    Version {
+        /// The RIM (file or id).
+        label: String,
+        /// `driver` or `vbios`.
+        kind: &'static str,
+        /// The RIM's version.
+        rim_version: String,
+        /// The report's version, or `none`.
+        report_version: String,
+    },
+    /// Two RIMs of one kind.
+    #[error("two {kind} RIMs given: {first} and {second}")]
+    Duplicate {
+        /// `driver` or `vbios`.
+        kind: &'static str,
+        /// The first.
+        first: String,
+        /// The second.
+        second: String,
+    },
+    /// The report's measurement blocks are not numbered 1..=N.
+    #[error("report measurement blocks are not numbered contiguously from 1")]
+    BlockIndices,
+    /// The measurements cannot be compared at all.
+    #[error("RIM comparison: {0}")]
+    Compare(#[from] CompareError),
+}
+
+/// The outcome of comparing one report with its RIMs, as claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RimMatch {
+    /// True when every compared active measurement matched (over the RIMs given).
+    pub measurements_match: bool,
+    /// RIM (0-based) indices that did not match.
+    pub mismatched_indices: Vec<u32>,
+    /// RIM indices compared.
+    pub compared_indices: Vec<u32>,
+    /// The ids of the RIMs used, driver first.
+    pub rim_ids: Vec<String>,
+    /// Both a driver and a VBIOS RIM were compared. When false, `measurements_match` speaks
+    /// only for the RIM given; a policy must require this to be true.
+    pub rims_complete: bool,
+}
+
+/// Compares a verified report with `rims` (label, id, verified RIM): at most one driver and one
+/// VBIOS RIM, each describing exactly the report's signed version.
+///
+/// # Errors
+///
+/// [`RimMatchError`].
+pub fn match_report(
+    report: &warden_evidence::nvidia::SpdmReport,
+    rims: &[(String, String, VerifiedRim)],
+) -> Result<RimMatch, RimMatchError> {
+    let opaque = report.opaque();
+    let mut driver: Option<&(String, String, VerifiedRim)> = None;
+    let mut vbios: Option<&(String, String, VerifiedRim)> = None;
+    for entry in rims {
+        let (label, _, rim) = entry;
+        let (slot, expected) = match rim.kind {
+            RimKind::Driver => (&mut driver, opaque.driver_version()),
+            _ => (&mut vbios, opaque.vbios_version()),
+        };
+        let kind = kind_name(rim.kind);
+        if !expected
+            .as_deref()
+            .is_some_and(|v| rim.describes_version(v))
+        {
+            return Err(RimMatchError::Version {
+                label: label.clone(),
+                kind,
+                rim_version: rim.colloquial_version.clone(),
+                report_version: expected.unwrap_or_else(|| "none".to_owned()),
+            });
+        }
+        if let Some((first, _, _)) = slot {
+            return Err(RimMatchError::Duplicate {
+                kind,
+                first: first.clone(),
+                second: label.clone(),
+            });
+        }
+        *slot = Some(entry);
+    }
+    // RIM index i is SPDM block i + 1. Blocks run 1..=N on every NVIDIA GPU; anything else
+    // would compare RIM entries against the wrong blocks, so it is refused.
+    let mut blocks: Vec<[u8; 48]> = Vec::with_capacity(report.measurements().len());
+    for (expected, block) in (1_usize..).zip(report.measurements()) {
+        if usize::from(block.index) != expected {
+            return Err(RimMatchError::BlockIndices);
+        }
+        blocks.push(block.digest);
+    }
+    let nvdec0_disabled = opaque.nvdec0_status() == Some(0x55);
+    let comparison = match (driver, vbios) {
+        (Some(d), Some(v)) => rim::compare(&blocks, nvdec0_disabled, &d.2, &v.2)?,
+        (Some(one), None) | (None, Some(one)) => {
+            rim::compare_single(&blocks, nvdec0_disabled, &one.2)?
+        }
+        (None, None) => {
+            return Ok(RimMatch {
+                measurements_match: false,
+                mismatched_indices: Vec::new(),
+                compared_indices: Vec::new(),
+                rim_ids: Vec::new(),
+                rims_complete: false,
+            });
+        }
+    };
+    Ok(RimMatch {
+        measurements_match: comparison.matched,
+        mismatched_indices: comparison.mismatched_indices,
+        compared_indices: comparison.compared,
+        rim_ids: [driver, vbios]
+            .into_iter()
+            .flatten()
+            .map(|(_, id, _)| id.clone())
+            .collect(),
+        rims_complete: driver.is_some() && vbios.is_some(),
+    })
+}
