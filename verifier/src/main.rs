@@ -976,7 +976,7 @@ fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
             }
             let entries = open_rims(&config)?.import(files, now)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&entries)?);
+                print_line(&serde_json::to_string_pretty(&entries)?);
             } else {
                 for e in &entries {
                     let outcome = match e.outcome {
@@ -986,10 +986,10 @@ fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
                             "kept the stored RIM, valid as long or longer"
                         }
                     };
-                    println!(
+                    print_line(&format!(
                         "{} ({} {}, valid until {}): {outcome} ({})",
                         e.id, e.kind, e.version, e.valid_until, e.source
-                    );
+                    ));
                 }
             }
             Ok(())
@@ -1013,9 +1013,9 @@ fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
                         })
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                print_line(&serde_json::to_string_pretty(&doc)?);
             } else if rows.is_empty() {
-                println!("no RIMs stored; import some with `warden-verifier rims import`");
+                print_line("no RIMs stored; import some with `warden-verifier rims import`");
             } else {
                 for r in &rows {
                     let validity = if r.valid_until < now {
@@ -1023,10 +1023,10 @@ fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
                     } else {
                         format!("valid until {}", r.valid_until)
                     };
-                    println!(
+                    print_line(&format!(
                         "{} {} {}: {validity} ({})",
                         r.id, r.kind, r.version, r.source
-                    );
+                    ));
                 }
             }
             Ok(())

@@ -38,12 +38,12 @@ const MAX_FILE_BYTES: u64 = rim::MAX_RIM_LEN as u64;
 #[non_exhaustive]
 pub enum RimStoreError {
     /// A file or directory could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {reason}")]
     Read {
         /// The path.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     /// A file is larger than any RIM.
     #[error("{path} is {len} bytes, larger than the {MAX_FILE_BYTES}-byte limit for a RIM")]
@@ -66,12 +66,12 @@ pub enum RimStoreError {
         path: PathBuf,
     },
     /// A RIM does not verify.
-    #[error("RIM {path}: {source}")]
+    #[error("RIM {path}: {reason}")]
     Verify {
-        /// The file.
+        /// The file (or, for a stored RIM, its source).
         path: PathBuf,
         /// Why.
-        source: RimError,
+        reason: RimError,
     },
     /// A RIM's id cannot be told.
     #[error("RIM {path}: {reason}")]
@@ -208,7 +208,7 @@ pub fn read_path(
 ) -> Result<Vec<RimFile>, RimStoreError> {
     let read_err = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| RimStoreError::Read { path, source }
+        move |reason| RimStoreError::Read { path, reason }
     };
     let meta = fs::metadata(path).map_err(read_err(path))?;
     let files = if meta.is_dir() {
@@ -250,9 +250,9 @@ pub fn read_file(
     verifier: &RimVerifier,
     at: UnixTime,
 ) -> Result<RimFile, RimStoreError> {
-    let read_err = |source| RimStoreError::Read {
+    let read_err = |reason| RimStoreError::Read {
         path: file.to_path_buf(),
-        source,
+        reason,
     };
     let len = fs::metadata(file).map_err(read_err)?.len();
     if len > MAX_FILE_BYTES {
@@ -264,9 +264,9 @@ pub fn read_file(
     let body = fs::read(file).map_err(read_err)?;
     let rim = verifier
         .verify(at, &body)
-        .map_err(|source| RimStoreError::Verify {
+        .map_err(|reason| RimStoreError::Verify {
             path: file.to_path_buf(),
-            source,
+            reason,
         })?;
     let id = rim_id(file, &rim).map_err(|reason| RimStoreError::Id {
         path: file.to_path_buf(),
@@ -376,9 +376,9 @@ impl RimStore {
         verifier
             .verify(at, &row.body)
             .map(Some)
-            .map_err(|source| RimStoreError::Verify {
+            .map_err(|reason| RimStoreError::Verify {
                 path: PathBuf::from(row.source),
-                source,
+                reason,
             })
     }
 }
