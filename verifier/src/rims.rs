@@ -534,3 +534,173 @@ pub fn match_report(
         rims_complete: driver.is_some() && vbios.is_some(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// `../shared/vectors/nvidia`, or `None` (the test is skipped) where it is absent.
+    fn vectors() -> Option<PathBuf> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/nvidia");
+        if dir.is_dir() {
+            Some(dir)
+        } else {
+            eprintln!("skipped: vectors not found ({})", dir.display());
+            None
+        }
+    }
+
+    const JUNE_2024: UnixTime = UnixTime(1_717_200_000);
+    const JAN_2026: UnixTime = UnixTime(1_767_225_600);
+
+    fn verified(dir: &Path, name: &str, at: UnixTime) -> VerifiedRim {
+        pinned_verifier()
+            .verify(at, &fs::read(dir.join(name)).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn ids_come_from_the_signed_content_or_the_file_name() {
+        let Some(dir) = vectors() else { return };
+        let driver = verified(
+            &dir,
+            "rims/attestation-sdk/NV_GPU_DRIVER_GH100_550.144.03.xml",
+            JAN_2026,
+        );
+        // A driver RIM's name does not matter.
+        assert_eq!(
+            rim_id(Path::new("whatever.xml"), &driver).unwrap(),
+            "NV_GPU_DRIVER_GH100_550.144.03"
+        );
+        let vbios = verified(
+            &dir,
+            "rims/nvtrust/1010_0200_882_96005E0001_PROD.swidtag",
+            JUNE_2024,
+        );
+        for name in [
+            "1010_0200_882_96005E0001_PROD.swidtag",
+            "NV_GPU_VBIOS_1010_0200_882_96005E0001.xml",
+            "nv_gpu_vbios_1010_0200_882_96005e0001_measurement_mismatch.xml",
+        ] {
+            assert_eq!(
+                rim_id(Path::new(name), &vbios).unwrap(),
+                "NV_GPU_VBIOS_1010_0200_882_96005E0001",
+                "{name}"
+            );
+        }
+        // The name must agree with the signed version, and must name the board.
+        let err = rim_id(Path::new("1010_0200_882_96005E0003_PROD.xml"), &vbios).unwrap_err();
+        assert!(err.contains("96005E0003"), "{err}");
+        let err = rim_id(Path::new("vbios.xml"), &vbios).unwrap_err();
+        assert!(err.contains("does not name its board"), "{err}");
+    }
+
+    #[test]
+    fn the_store_keeps_the_longer_valid_rim_and_reverifies_at_use() {
+        let Some(dir) = vectors() else { return };
+        let tmp = tempfile::tempdir().unwrap();
+        let store = RimStore::new(Arc::new(Store::open(tmp.path()).unwrap()));
+        let verifier = pinned_verifier();
+        let read = |name: &str| read_file(&dir.join(name), &verifier, JUNE_2024).unwrap();
+        let prod = read("rims/nvtrust/1010_0200_882_96005E0001_PROD.swidtag");
+        let reissued = read(
+            "rims/attestation-sdk/NV_GPU_VBIOS_1010_0200_882_96005E0001_measurement_mismatch.xml",
+        );
+        assert_eq!(prod.id, reissued.id);
+        let id = prod.id.clone();
+
+        let outcomes = |entries: Vec<ImportEntry>| -> Vec<ImportOutcome> {
+            entries.into_iter().map(|e| e.outcome).collect()
+        };
+        assert_eq!(
+            outcomes(store.import(vec![prod.clone()], JUNE_2024).unwrap()),
+            [ImportOutcome::Added]
+        );
+        assert_eq!(
+            outcomes(store.import(vec![reissued.clone()], JUNE_2024).unwrap()),
+            [ImportOutcome::Replaced]
+        );
+        // Neither the older RIM nor the same one again replaces it.
+        assert_eq!(
+            outcomes(store.import(vec![prod, reissued], JUNE_2024).unwrap()),
+            [ImportOutcome::KeptExisting, ImportOutcome::KeptExisting]
+        );
+        let rows = store.rows().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].source.ends_with("_measurement_mismatch.xml"));
+
+        // Lookup verifies again, at the time given.
+        let rim = store.get(&id, &verifier, JUNE_2024).unwrap().unwrap();
+        assert_eq!(rim.colloquial_version, "96.00.5E.00.01");
+        assert!(matches!(
+            store.get(&id, &verifier, JAN_2026),
+            Err(RimStoreError::Verify {
+                reason: RimError::CertExpired { .. },
+                ..
+            })
+        ));
+        assert!(
+            store
+                .get("NV_GPU_VBIOS_0000", &verifier, JUNE_2024)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_report_names_the_rims_it_needs() {
+        let Some(dir) = vectors() else { return };
+        let report = hex::decode(
+            fs::read_to_string(dir.join("gpu/hopper_535.86.09_report.hex"))
+                .unwrap()
+                .trim(),
+        )
+        .unwrap();
+        let chain = fs::read(dir.join("gpu/hopper_535.86.09_certchain.pem")).unwrap();
+        let nonce: [u8; 32] =
+            hex::decode("27a328247bf7935c993341cf587be6f05986ccce4fe7ba2c54100bd616a58f66")
+                .unwrap()
+                .try_into()
+                .unwrap();
+        let verified = warden_evidence::nvidia::GpuVerifier::new(
+            crate::roots::nvidia_device_identity_ca().to_vec(),
+        )
+        .verify(JUNE_2024, &report, &chain, &nonce)
+        .unwrap();
+        assert_eq!(
+            report_rim_ids(&verified.claims),
+            (
+                Some("NV_GPU_DRIVER_GH100_535.86.09".to_owned()),
+                Some("NV_GPU_VBIOS_1010_0200_882_96005E0001".to_owned())
+            )
+        );
+        // A VBIOS RIM passed as the only RIM is compared alone; two of one kind are refused.
+        let vbios = verified_pair(&dir);
+        let one = match_report(&verified.report, &vbios[..1]).unwrap();
+        assert!(one.measurements_match && !one.rims_complete);
+        assert!(matches!(
+            match_report(&verified.report, &vbios),
+            Err(RimMatchError::Duplicate { kind: "vbios", .. })
+        ));
+    }
+
+    fn verified_pair(dir: &Path) -> Vec<(String, String, VerifiedRim)> {
+        [
+            "rims/nvtrust/1010_0200_882_96005E0001_PROD.swidtag",
+            "rims/nvtrust/1010_0200_882_96005E0001_test_no_gpu.swidtag",
+        ]
+        .into_iter()
+        .map(|name| {
+            (
+                name.to_owned(),
+                "NV_GPU_VBIOS_1010_0200_882_96005E0001".to_owned(),
+                verified(dir, name, JUNE_2024),
+            )
+        })
+        .collect()
+    }
+}
