@@ -543,15 +543,25 @@ mod tests {
 
     use super::*;
 
-    /// `../shared/vectors/nvidia`, or `None` (the test is skipped) where it is absent.
+    /// `$WARDEN_VECTORS/nvidia` (default `../shared/vectors/nvidia`), or `None` (the test is
+    /// skipped) where it is absent; with `WARDEN_REQUIRE_VECTORS=1` (CI) absence fails.
     fn vectors() -> Option<PathBuf> {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/nvidia");
+        let root = std::env::var_os("WARDEN_VECTORS").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"),
+            PathBuf::from,
+        );
+        let dir = root.join("nvidia");
         if dir.is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("skipped: vectors not found ({})", dir.display());
-            None
+            return Some(dir);
         }
+        let required = std::env::var("WARDEN_REQUIRE_VECTORS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "WARDEN_REQUIRE_VECTORS=1 but {} is absent",
+            dir.display()
+        );
+        eprintln!("skipped: vectors not found ({})", dir.display());
+        None
     }
 
     const JUNE_2024: UnixTime = UnixTime(1_717_200_000);
