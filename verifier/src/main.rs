@@ -261,6 +261,12 @@ struct NvidiaArgs {
     /// `rims_complete` is false and the match speaks for that RIM alone.
     #[arg(long, value_name = "FILE")]
     rim: Vec<PathBuf>,
+    /// Also look the report's driver and VBIOS RIMs up in the RIM store (of --config) by the ids
+    /// of its signed fields, for each kind no --rim gave; they are verified again at --at.
+    #[arg(long)]
+    rims_from_store: bool,
+    #[command(flatten)]
+    config: ConfigArg,
     /// Verification time, RFC 3339 (for example 2024-06-01T00:00:00Z). Never the clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     at: UnixTime,
@@ -921,6 +927,29 @@ fn verify_nvidia(args: &NvidiaArgs) -> ExitCode {
             _ => vbios_id.clone(),
         };
         given.push((label.clone(), id.unwrap_or(label), rim));
+    }
+    if args.rims_from_store {
+        let store = match args.config.load().and_then(|config| open_rims(&config)) {
+            Ok(store) => store,
+            Err(e) => {
+                eprintln!("error: --rims-from-store: {e:#}");
+                return ExitCode::from(USAGE);
+            }
+        };
+        for (kind, id) in [
+            (warden_evidence::nvidia::rim::RimKind::Driver, driver_id),
+            (warden_evidence::nvidia::rim::RimKind::Vbios, vbios_id),
+        ] {
+            let Some(id) = id else { continue };
+            if given.iter().any(|(_, _, rim)| rim.kind == kind) {
+                continue;
+            }
+            match store.get(&id, &verifier, args.at) {
+                Ok(Some(rim)) => given.push((format!("store:{id}"), id, rim)),
+                Ok(None) => {}
+                Err(e) => return invalid(&e),
+            }
+        }
     }
     let matched = match rims::match_report(&verified.report, &given) {
         Ok(matched) => matched,

@@ -587,3 +587,73 @@ fn rims_import_then_list() {
     row("NV_GPU_DRIVER_GH100_545.00");
     row("NV_GPU_VBIOS_G520_0200_885_9600740001");
 }
+
+#[test]
+fn rims_from_the_store_are_found_by_the_reports_ids_and_reverified() {
+    let Some(dir) = common::vectors("nvidia") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("verifier.toml");
+    std::fs::write(&config, "state_dir = \"state\"\n").unwrap();
+    let cfg = config.to_str().unwrap();
+    let nvtrust = p(&dir, "rims/nvtrust");
+    let out = run(&["rims", "import", &nvtrust, "--at", AT, "--config", cfg]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // The store holds the PROD and the test VBIOS RIM under one id; the later-expiring test
+    // RIM won, so the 535.86.09 report mismatches it at the README's indices.
+    let store_args = ["--rims-from-store", "--config", cfg];
+    let c = claims(&verify(
+        &dir,
+        "gpu/hopper_535.86.09_report.hex",
+        Some("gpu/hopper_535.86.09_certchain.pem"),
+        NONCE_535,
+        &store_args,
+    ));
+    assert_eq!(
+        c["rim_ids"],
+        serde_json::json!(["NV_GPU_VBIOS_1010_0200_882_96005E0001"])
+    );
+    assert_eq!(c["mismatched_indices"], serde_json::json!([1, 2, 3, 9]));
+    assert_eq!(
+        c["rims_complete"], false,
+        "no 535.86.09 driver RIM is stored"
+    );
+
+    // A --rim of a kind takes precedence over the store.
+    let prod = p(&dir, "rims/nvtrust/1010_0200_882_96005E0001_PROD.swidtag");
+    let mut args = store_args.to_vec();
+    args.extend(["--rim", &prod]);
+    let c = claims(&verify(
+        &dir,
+        "gpu/hopper_535.86.09_report.hex",
+        Some("gpu/hopper_535.86.09_certchain.pem"),
+        NONCE_535,
+        &args,
+    ));
+    assert_eq!(c["measurements_match"], true);
+
+    // Stored RIMs are verified again at the verification time: after the signer expired they
+    // fail, naming where the RIM came from.
+    let report = p(&dir, "gpu/hopper_535.86.09_report.hex");
+    let certs = p(&dir, "gpu/hopper_535.86.09_certchain.pem");
+    let out = run(&[
+        "evidence",
+        "verify",
+        "nvidia",
+        "--report",
+        &report,
+        "--certs",
+        &certs,
+        "--nonce",
+        NONCE_535,
+        "--at",
+        "2026-01-01T00:00:00Z",
+        "--rims-from-store",
+        "--config",
+        cfg,
+    ]);
+    assert_invalid(&out, "1010_0200_882_96005E0001_test_no_gpu.swidtag");
+    assert_invalid(&out, "expired");
+}
