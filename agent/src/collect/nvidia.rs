@@ -6,8 +6,11 @@
 //! (five PEM certificates, leaf first) and the architecture.
 //!
 //! `nvml-wrapper` loads `libnvidia-ml.so.1` with `libloading` when [`GpuSource::nvml`] is
-//! called, not at link time: the agent builds and runs on nodes without the NVIDIA driver, and
-//! only asking for GPU evidence there fails ([`CollectError::NvmlUnavailable`]).
+//! called, not at link time (`nvml-wrapper-sys` has no build script and no `links`; the agent
+//! binary's `ldd` shows no NVIDIA library): the agent builds and runs on nodes without the
+//! NVIDIA driver, and only asking for GPU evidence there fails
+//! ([`CollectError::NvmlUnavailable`]). Symbols load lazily too, so a driver too old for the
+//! confidential-computing calls fails at those calls ([`CollectError::Nvml`]).
 //!
 //! Which source to use is the operator's explicit choice ([`GpuSource`]): the agent never
 //! guesses that a node has no GPUs, and never falls back from NVML to nothing.
@@ -234,6 +237,13 @@ mod tests {
     use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy};
 
     use super::*;
+
+    /// `client::attest` holds a `&GpuSource` across awaits; callers spawn it on Tokio.
+    #[test]
+    fn sources_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<GpuSource>();
+    }
 
     #[test]
     fn no_gpus_means_no_evidence() {
