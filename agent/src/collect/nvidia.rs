@@ -246,6 +246,41 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_gpu_and_the_cause() {
+        let off = CollectError::GpuCcOff {
+            index: 3,
+            state: "off",
+        }
+        .to_string();
+        assert!(
+            off.starts_with("GPU 3: confidential computing is off"),
+            "{off}"
+        );
+        let call = CollectError::Nvml {
+            index: Some(1),
+            call: "nvmlDeviceGetConfComputeGpuCertificate",
+            reason: "Not supported".to_owned(),
+        }
+        .to_string();
+        assert_eq!(
+            call,
+            "GPU 1: nvmlDeviceGetConfComputeGpuCertificate failed: Not supported"
+        );
+        let system = CollectError::Nvml {
+            index: None,
+            call: "nvmlDeviceGetCount",
+            reason: "Unknown".to_owned(),
+        }
+        .to_string();
+        assert_eq!(system, "nvmlDeviceGetCount failed: Unknown");
+        assert!(CollectError::NoGpus.to_string().contains("--gpus none"));
+        assert_eq!(
+            CollectError::GpuCount { count: 9 }.to_string(),
+            "9 GPUs: the agent attests 1 to 8 GPUs"
+        );
+    }
+
+    #[test]
     fn no_gpus_means_no_evidence() {
         assert_eq!(GpuSource::None.collect(&[1; 32]).unwrap(), Vec::new());
         assert!(!GpuSource::None.is_simulated());
