@@ -5,12 +5,13 @@ use std::fmt;
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
-use warden_proto::binding::{self, ModelManifest, Nonce};
+use warden_proto::binding::{self, GpuDigest, ModelManifest, Nonce};
 use warden_proto::seal::{SealError, TeeKeyPair};
 use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{self, AttestRequest, ChallengeRequest};
 use zeroize::Zeroizing;
 
+use crate::collect::nvidia::GpuSource;
 use crate::collect::{CollectError, CpuSource};
 
 use warden_proto::CORRELATION_ID_HEADER;
@@ -157,9 +158,8 @@ pub async fn challenge(client: &mut VerifierClient<Channel>) -> Result<Nonce, Ag
     Nonce::from_slice(&response.nonce).map_err(|_| AgentError::BadNonce(response.nonce.len()))
 }
 
-/// Collects CPU evidence from `source` bound to `nonce`, the TEE key and `model`, as the
-/// binding rules require (no GPUs yet). The bundle's `cpu.tee` names the TEE that produced the
-/// evidence.
+/// Collects CPU evidence from `source` bound to `nonce`, the TEE key and `model`, for a node
+/// with no GPUs to attest: [`evidence_bundle_with_gpus`] with [`GpuSource::None`].
 ///
 /// # Errors
 ///
@@ -170,7 +170,32 @@ pub fn evidence_bundle(
     pair: &TeeKeyPair,
     model: &ModelManifest,
 ) -> Result<v1::EvidenceBundle, AgentError> {
-    let report_data = binding::report_data(nonce, pair.public_key(), &model.digest(), &[]);
+    evidence_bundle_with_gpus(source, &GpuSource::None, nonce, pair, model)
+}
+
+/// Collects evidence as the binding rules require: first every GPU's report for the GPU nonce
+/// `gpu_nonce(nonce, pk)`, then the CPU evidence whose REPORT_DATA binds `nonce`, the TEE key,
+/// `model` and the GPU digests in the bundle's order (REPORT_DATA depends on the GPU
+/// evidence, so the CPU evidence comes last). The bundle's `cpu.tee` names the TEE that
+/// produced the evidence.
+///
+/// # Errors
+///
+/// [`AgentError::Collect`].
+pub fn evidence_bundle_with_gpus(
+    source: &CpuSource,
+    gpu_source: &GpuSource,
+    nonce: &Nonce,
+    pair: &TeeKeyPair,
+    model: &ModelManifest,
+) -> Result<v1::EvidenceBundle, AgentError> {
+    let gpu_nonce = binding::gpu_nonce(nonce, pair.public_key());
+    let gpus = gpu_source.collect(gpu_nonce.as_bytes())?;
+    let digests: Vec<GpuDigest> = gpus
+        .iter()
+        .map(|g| binding::gpu_digest(&g.report, &g.certificate_chain))
+        .collect();
+    let report_data = binding::report_data(nonce, pair.public_key(), &model.digest(), &digests);
     let cpu = source.collect(&report_data)?;
     Ok(v1::EvidenceBundle {
         nonce: nonce.as_bytes().to_vec(),
@@ -179,14 +204,15 @@ pub fn evidence_bundle(
             report: cpu.report,
             certificates: cpu.certificates,
         }),
-        gpus: Vec::new(),
+        gpus: gpus.into_iter().map(v1::GpuEvidence::from).collect(),
         model: Some(model.into()),
         tee_pubkey: pair.public_key().as_bytes().to_vec(),
     })
 }
 
 /// Runs one attestation: Challenge, a fresh TEE key pair, evidence, Attest for `key_ids`, and
-/// opens what was released. The key pair is dropped (zeroised) before returning.
+/// opens what was released. The key pair is dropped (zeroised) before returning. For a node
+/// with no GPUs to attest: [`attest_with_gpus`] with [`GpuSource::None`].
 ///
 /// # Errors
 ///
@@ -197,9 +223,24 @@ pub async fn attest(
     model: &ModelManifest,
     key_ids: &[String],
 ) -> Result<Released, AgentError> {
+    attest_with_gpus(client, source, &GpuSource::None, model, key_ids).await
+}
+
+/// [`attest`] with GPU evidence from `gpu_source` ([`evidence_bundle_with_gpus`]).
+///
+/// # Errors
+///
+/// [`AgentError`] for each step.
+pub async fn attest_with_gpus(
+    client: &mut VerifierClient<Channel>,
+    source: &CpuSource,
+    gpu_source: &GpuSource,
+    model: &ModelManifest,
+    key_ids: &[String],
+) -> Result<Released, AgentError> {
     let nonce = challenge(client).await?;
     let pair = TeeKeyPair::generate();
-    let evidence = evidence_bundle(source, &nonce, &pair, model)?;
+    let evidence = evidence_bundle_with_gpus(source, gpu_source, &nonce, &pair, model)?;
     let request = AttestRequest {
         evidence: Some(evidence),
         key_ids: key_ids.to_vec(),
@@ -312,5 +353,75 @@ mod tests {
             .unwrap();
         assert_eq!(cpu.tee(), v1::Tee::SevSnp);
         assert!(!cpu.certificates.is_empty());
+    }
+
+    /// GPU evidence first, each report for the GPU nonce and verifiable to the simulated root;
+    /// then CPU evidence whose REPORT_DATA is what `report_data_for_bundle` recomputes from the
+    /// GPUs in the bundle's order, on both simulated TEEs.
+    #[test]
+    fn gpu_evidence_is_bound_into_report_data() {
+        use warden_evidence::UnixTime;
+        use warden_evidence::nvidia::GpuVerifier;
+        use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy};
+
+        use crate::collect::sim::SimulatedGpus;
+
+        let nonce = Nonce::from_bytes([7; 32]);
+        let pair = TeeKeyPair::generate();
+        let model = model();
+        let gpu_nonce = binding::gpu_nonce(&nonce, pair.public_key());
+        let hierarchy = DeviceHierarchy::shared(Arch::Hopper);
+        let verifier = GpuVerifier::new(hierarchy.root_der().to_vec());
+        let gpus = GpuSource::Simulated(Box::new(
+            SimulatedGpus::from_hierarchy(hierarchy, 3).unwrap(),
+        ));
+
+        let tdx = CpuSource::SimulatedTdx(Box::new(SimulatedTdx::from_hierarchy(
+            IntelHierarchy::shared(),
+        )));
+        let snp = CpuSource::Simulated(Box::new(SimulatedSnp::from_hierarchy(
+            AmdHierarchy::shared(Product::Milan),
+            simulated_chip_id(Product::Milan, 1),
+        )));
+        for cpu_source in [&tdx, &snp] {
+            let bundle =
+                evidence_bundle_with_gpus(cpu_source, &gpus, &nonce, &pair, &model).unwrap();
+            assert_eq!(bundle.gpus.len(), 3);
+            let mut digests = Vec::new();
+            for gpu in &bundle.gpus {
+                assert_eq!(gpu.arch, "HOPPER");
+                assert!(gpu.ocsp_responses.is_empty());
+                verifier
+                    .verify(
+                        UnixTime(1_780_272_000),
+                        &gpu.report,
+                        &gpu.certificate_chain,
+                        gpu_nonce.as_bytes(),
+                    )
+                    .unwrap();
+                digests.push(binding::gpu_digest(&gpu.report, &gpu.certificate_chain));
+            }
+            let expected =
+                binding::report_data(&nonce, pair.public_key(), &model.digest(), &digests);
+            assert_ne!(
+                expected,
+                binding::report_data(&nonce, pair.public_key(), &model.digest(), &[])
+            );
+            assert_eq!(binding::report_data_for_bundle(&bundle), Ok(expected));
+            let cpu = bundle.cpu.as_ref().unwrap();
+            let report_data = match cpu.tee() {
+                v1::Tee::Tdx => quote_report_data(&cpu.report).unwrap(),
+                v1::Tee::SevSnp => *warden_evidence::snp::Report::parse(&cpu.report)
+                    .unwrap()
+                    .report_data(),
+                other => panic!("unexpected TEE {other:?}"),
+            };
+            assert_eq!(report_data, expected);
+
+            // Reordering the GPUs breaks the binding.
+            let mut swapped = bundle.clone();
+            swapped.gpus.swap(0, 2);
+            assert_ne!(binding::report_data_for_bundle(&swapped), Ok(expected));
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! its TEE key and the model it serves (`warden_proto::binding`), and asks for keys.
 //!
 //! - [`collect`]: SEV-SNP reports and TDX quotes from configfs-tsm, SEV-SNP reports from
-//!   `/dev/sev-guest`, or either from a simulated CVM.
+//!   `/dev/sev-guest`, or either from a simulated CVM; NVIDIA GPU evidence through NVML or from
+//!   simulated GPUs ([`collect::nvidia`]).
 //! - [`model`]: the model manifest of a directory.
 //! - [`client`]: one attestation against the verifier, and opening the released keys.
 //!

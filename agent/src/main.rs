@@ -9,7 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 use warden_agent::client;
-use warden_agent::collect::sim::{SimulatedSnp, SimulatedTdx};
+use warden_agent::collect::nvidia::{GpuSource, MAX_GPUS};
+use warden_agent::collect::sim::{SimulatedGpus, SimulatedSnp, SimulatedTdx};
 use warden_agent::collect::{self, CpuSource, Interfaces, Tee};
 use warden_agent::model;
 use warden_agent::{BindingInputs, parse_hex32};
@@ -122,8 +123,30 @@ struct SourceArgs {
     /// day. A verifier accepts the quotes only if it trusts `<state-dir>/sim/tdx/root_ca.pem`
     /// as an insecure test root and has imported the collateral with
     /// `warden-verifier collateral import <state-dir>/sim/tdx/collateral`.
+    ///
+    /// GPUs are simulated only when --gpus N says so.
     #[arg(long)]
     simulate: bool,
+    /// Which NVIDIA GPUs to attest: `none`, `nvml`, or a number 1 to 8 with --simulate.
+    ///
+    /// The choice is explicit; the agent never guesses that a node has no GPUs and never falls
+    /// back from one source to another.
+    ///
+    /// `none` (the default): this node has no GPUs to attest; the evidence carries no GPU and
+    /// REPORT_DATA binds an empty GPU list, so a verifier whose policy expects GPUs refuses it.
+    ///
+    /// `nvml`: every GPU NVML lists, through the NVIDIA driver's libnvidia-ml.so.1 (loaded at
+    /// run time). Each must be in confidential-computing mode (not DevTools mode); each
+    /// attestation report carries the GPU nonce SHA-256("warden/v1/gpu-nonce" || N || pk), and
+    /// the GPU digests go into the CPU REPORT_DATA. Without the driver, with no GPU listed, or
+    /// with CC off, the agent stops with an error naming the cause (and the GPU index).
+    ///
+    /// `N` (with --simulate): N simulated Hopper GPUs, byte-exact SPDM 1.1 evidence signed
+    /// through a generated device hierarchy kept in `<state-dir>/sim/nvidia/`; a verifier
+    /// accepts it only if it trusts `<state-dir>/sim/nvidia/device_root.pem` as an insecure
+    /// test root.
+    #[arg(long, value_name = "none|nvml|N", default_value = "none", value_parser = gpus_arg)]
+    gpus: GpusArg,
     /// The simulated SEV-SNP product [default: milan].
     #[arg(long, value_enum, value_name = "PRODUCT", requires = "simulate")]
     sim_product: Option<SimProduct>,
@@ -163,6 +186,29 @@ struct SourceArgs {
         value_parser = clap::value_parser!(u64).range(1..=3600)
     )]
     quote_timeout: u64,
+}
+
+/// `--gpus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GpusArg {
+    None,
+    Nvml,
+    Simulated(usize),
+}
+
+fn gpus_arg(s: &str) -> Result<GpusArg, String> {
+    match s {
+        "none" => Ok(GpusArg::None),
+        "nvml" => Ok(GpusArg::Nvml),
+        _ => match s.parse::<usize>() {
+            Ok(0) => Err("0 simulated GPUs: say `none` for a node without GPUs".to_owned()),
+            Ok(n) if n <= MAX_GPUS => Ok(GpusArg::Simulated(n)),
+            Ok(n) => Err(format!("{n} GPUs: at most {MAX_GPUS} can be attested")),
+            Err(_) => Err(format!(
+                "expected `none`, `nvml` or a number of simulated GPUs (1 to {MAX_GPUS})"
+            )),
+        },
+    }
 }
 
 /// `--tee`.
@@ -206,6 +252,32 @@ enum SimQuoteVersion {
 }
 
 impl SourceArgs {
+    fn open_gpus(&self) -> Result<GpuSource> {
+        let source = match (self.gpus, self.simulate) {
+            (GpusArg::None, _) => GpuSource::None,
+            (GpusArg::Nvml, false) => GpuSource::nvml()?,
+            (GpusArg::Nvml, true) => bail!(
+                "--gpus nvml collects from real GPUs; it does not go with --simulate (use \
+                 --gpus N for simulated GPUs)"
+            ),
+            (GpusArg::Simulated(_), false) => bail!(
+                "--gpus N simulates N GPUs and needs --simulate; on a node with NVIDIA GPUs use \
+                 --gpus nvml"
+            ),
+            (GpusArg::Simulated(count), true) => {
+                let sim = SimulatedGpus::open_or_create(&self.state_dir, count)?;
+                eprintln!(
+                    "warning: {count} simulated NVIDIA GPU(s); not real GPUs\n  test device \
+                     root: {} (trust it in the verifier as an insecure test root)",
+                    sim.device_root_path().unwrap_or_default().display()
+                );
+                GpuSource::Simulated(Box::new(sim))
+            }
+        };
+        tracing::debug!(%source, "GPU evidence source");
+        Ok(source)
+    }
+
     fn open(&self) -> Result<CpuSource> {
         let tee = self.tee.map(Tee::from);
         if !self.simulate {
@@ -295,11 +367,17 @@ fn main() -> Result<()> {
             source,
             model,
         } => {
+            let gpus = source.open_gpus()?;
             let source = source.open()?;
             let manifest = model::hash_dir(&model)?;
             let pair = TeeKeyPair::generate();
-            let bundle =
-                client::evidence_bundle(&source, &Nonce::from_bytes(nonce), &pair, &manifest)?;
+            let bundle = client::evidence_bundle_with_gpus(
+                &source,
+                &gpus,
+                &Nonce::from_bytes(nonce),
+                &pair,
+                &manifest,
+            )?;
             println!("{}", serde_json::to_string_pretty(&bundle_json(&bundle))?);
         }
         Command::Binding { command } => match command {
@@ -345,12 +423,13 @@ fn attest(
             path.display()
         );
     }
+    let gpus = source.open_gpus()?;
     let source = source.open()?;
     let manifest = model::hash_dir(model_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let released = runtime.block_on(async {
         let mut verifier = client::connect(url).await?;
-        client::attest(&mut verifier, &source, &manifest, keys).await
+        client::attest_with_gpus(&mut verifier, &source, &gpus, &manifest, keys).await
     })?;
     println!("correlation id {}", released.correlation_id);
     for key in &released.keys {
@@ -409,6 +488,12 @@ fn bundle_json(bundle: &warden_proto::v1::EvidenceBundle) -> serde_json::Value {
             "certificates": hex::encode(&c.certificates),
         })),
         "gpus": bundle.gpus.len(),
+        "gpu_evidence": bundle.gpus.iter().map(|g| serde_json::json!({
+            "arch": g.arch,
+            "report": hex::encode(&g.report),
+            "certificate_chain": hex::encode(&g.certificate_chain),
+            "digest": binding::gpu_digest(&g.report, &g.certificate_chain).to_hex(),
+        })).collect::<Vec<_>>(),
         "model": bundle.model.as_ref().map(|m| serde_json::json!({
             "serialization": m.serialization,
             "hash_algorithm": m.hash_algorithm,

@@ -12,8 +12,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use warden_agent::collect::nvidia::GpuSource;
 use warden_agent::collect::tdx::{check_quote, quote_report_data};
 use warden_agent::model;
+use warden_evidence::UnixTime;
+use warden_evidence::nvidia::{GpuVerifier, decode_chain};
+use warden_evidence::snp::Report;
 use warden_proto::binding::{self, Nonce, TeePublicKey};
 
 fn agent() -> Command {
@@ -190,4 +194,121 @@ fn no_tee_errors_name_what_is_missing() {
     }
     let stderr = run(Some("snp"));
     assert!(stderr.contains("no SEV-SNP interface found"), "{stderr}");
+}
+
+/// `warden-agent evidence --simulate --gpus N` with `extra` arguments; the output.
+fn gpu_evidence(state: &Path, model: &Path, gpus: &str, extra: &[&str]) -> Output {
+    agent()
+        .args(["evidence", "--state-dir"])
+        .arg(state)
+        .arg("--model")
+        .arg(model)
+        .args(["--nonce", &"cd".repeat(32), "--gpus", gpus])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn simulated_gpus_are_bound_into_the_cpu_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let model = model_dir(dir.path());
+    let out = gpu_evidence(&state, &model, "2", &["--simulate"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stderr = text(&out.stderr);
+    let root_pem = state.join("sim/nvidia/device_root.pem");
+    assert!(stderr.contains("2 simulated NVIDIA GPU"), "{stderr}");
+    assert!(stderr.contains(&root_pem.display().to_string()), "{stderr}");
+
+    assert_eq!(bundle["gpus"], 2, "{bundle}");
+    let gpus = bundle["gpu_evidence"].as_array().unwrap();
+    assert_eq!(gpus.len(), 2, "{bundle}");
+
+    // Every report verifies to the generated root, for the GPU nonce of this session.
+    let nonce = Nonce::from_bytes([0xcd; 32]);
+    let pk = TeePublicKey::from_bytes(
+        hex::decode(bundle["tee_pubkey"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap(),
+    );
+    let gpu_nonce = binding::gpu_nonce(&nonce, &pk);
+    let root = decode_chain(&std::fs::read(&root_pem).unwrap()).unwrap();
+    let verifier = GpuVerifier::new(root[0].clone());
+    let mut digests = Vec::new();
+    for gpu in gpus {
+        assert_eq!(gpu["arch"], "HOPPER");
+        let report = hex::decode(gpu["report"].as_str().unwrap()).unwrap();
+        let chain = hex::decode(gpu["certificate_chain"].as_str().unwrap()).unwrap();
+        verifier
+            .verify(
+                UnixTime(1_780_272_000),
+                &report,
+                &chain,
+                gpu_nonce.as_bytes(),
+            )
+            .unwrap();
+        let digest = binding::gpu_digest(&report, &chain);
+        assert_eq!(gpu["digest"], digest.to_hex());
+        digests.push(digest);
+    }
+
+    // The simulated SEV-SNP report binds them, in order.
+    let manifest = model::hash_dir(&model).unwrap();
+    let expected = binding::report_data(&nonce, &pk, &manifest.digest(), &digests);
+    assert_eq!(bundle["cpu"]["tee"], "TEE_SEV_SNP", "{bundle}");
+    let report = hex::decode(bundle["cpu"]["report"].as_str().unwrap()).unwrap();
+    assert_eq!(Report::parse(&report).unwrap().report_data(), &expected);
+}
+
+#[test]
+fn gpu_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let model = model_dir(dir.path());
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("9", &["--simulate"], "at most 8"),
+        ("0", &["--simulate"], "`none`"),
+        ("2", &[], "needs --simulate"),
+        ("nvml", &["--simulate"], "does not go with --simulate"),
+    ];
+    for (gpus, extra, message) in cases {
+        let out = gpu_evidence(&state, &model, gpus, extra);
+        assert!(!out.status.success(), "{}", show(&out));
+        assert!(out.stdout.is_empty(), "{}", show(&out));
+        assert!(text(&out.stderr).contains(message), "{}", show(&out));
+    }
+    assert!(!state.join("sim/nvidia").exists());
+}
+
+/// This machine has no NVIDIA driver: `--gpus nvml` stops with the NVML error (before the CPU
+/// TEE is looked for), and says how to run a node without GPUs. Skipped where NVML loads.
+#[test]
+fn gpus_from_nvml_without_the_driver() {
+    if GpuSource::nvml().is_ok() {
+        eprintln!("NVML loaded: this machine has an NVIDIA driver; nothing to check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let model = model_dir(dir.path());
+    let out = gpu_evidence(
+        &dir.path().join("state"),
+        &model,
+        "nvml",
+        &[
+            "--configfs-tsm",
+            "/nonexistent/tsm",
+            "--sev-guest",
+            "/nonexistent/sev-guest",
+        ],
+    );
+    assert!(!out.status.success(), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("--gpus nvml"), "{stderr}");
+    assert!(stderr.contains("libnvidia-ml.so.1"), "{stderr}");
+    assert!(stderr.contains("NVIDIA driver"), "{stderr}");
+    assert!(stderr.contains("--gpus none"), "{stderr}");
+    assert!(!stderr.contains("SEV-SNP"), "{stderr}");
 }

@@ -12,8 +12,12 @@
 //!   (`--simulate`), never as a fallback.
 //!
 //! [`detect`] picks the source of this guest.
+//!
+//! NVIDIA GPU evidence comes from [`nvidia::GpuSource`]: NVML, simulated GPUs, or none, as the
+//! operator says (`--gpus`).
 
 pub mod configfs;
+pub mod nvidia;
 pub mod sim;
 pub mod snp;
 pub mod tdx;
@@ -299,6 +303,60 @@ pub enum CollectError {
     /// The system clock reads before 1970, so simulated collateral cannot be dated.
     #[error("the system clock is before 1970; cannot date simulated TDX collateral")]
     ClockBeforeEpoch,
+    /// NVML (`libnvidia-ml.so.1`, installed with the NVIDIA driver) cannot be loaded or
+    /// initialised, and GPU evidence was asked for.
+    #[error(
+        "GPU evidence was asked for (--gpus nvml) but NVIDIA's NVML library cannot be used: \
+         {reason}; NVML (libnvidia-ml.so.1) comes with the NVIDIA driver, which must be \
+         installed and loaded in this CVM (if this node has no GPUs to attest, run with \
+         --gpus none)"
+    )]
+    NvmlUnavailable {
+        /// NVML's error.
+        reason: String,
+    },
+    /// NVML lists no GPU, and GPU evidence was asked for.
+    #[error(
+        "GPU evidence was asked for (--gpus nvml) but NVML lists no GPU (if this node has no \
+         GPUs to attest, run with --gpus none)"
+    )]
+    NoGpus,
+    /// More GPUs than the agent attests, or a simulated GPU count out of range.
+    #[error("{count} GPUs: the agent attests 1 to {} GPUs", nvidia::MAX_GPUS)]
+    GpuCount {
+        /// The number found or asked for.
+        count: usize,
+    },
+    /// Confidential computing is not on for a GPU, so its evidence would not be accepted.
+    #[error(
+        "GPU {index}: confidential computing is {state}; it must be on in production mode \
+         (set on the host, for example with nvidia_gpu_tools.py --set-cc-mode=on, then reset \
+         the GPU)"
+    )]
+    GpuCcOff {
+        /// NVML's index of the GPU.
+        index: u32,
+        /// The state found.
+        state: &'static str,
+    },
+    /// An NVML call failed.
+    #[error("{}{call} failed: {reason}", index.map(|i| format!("GPU {i}: ")).unwrap_or_default())]
+    Nvml {
+        /// NVML's index of the GPU, or `None` for a system-wide call.
+        index: Option<u32>,
+        /// The NVML function.
+        call: &'static str,
+        /// NVML's error.
+        reason: String,
+    },
+    /// What NVML returned for a GPU is not usable evidence.
+    #[error("GPU {index}: {reason}")]
+    GpuReport {
+        /// NVML's index of the GPU.
+        index: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
 impl CollectError {

@@ -4,13 +4,17 @@
 //! - [`SimulatedSnp`] ([`snp`]): SEV-SNP reports and certificate tables, one directory per
 //!   product (`sim/milan/`, `sim/genoa/`, `sim/turin/`).
 //! - [`SimulatedTdx`] ([`tdx`]): TDX quotes and the DCAP collateral to verify them (`sim/tdx/`).
+//! - [`SimulatedGpus`] ([`nvidia`]): NVIDIA GPU attestation reports and certificate chains
+//!   (`sim/nvidia/`).
 //!
 //! A verifier accepts simulated evidence only when its operator configures the generated roots
 //! as insecure test roots; nothing here is ever used unless asked for with `--simulate`.
 
+pub mod nvidia;
 pub mod snp;
 pub mod tdx;
 
+pub use nvidia::SimulatedGpus;
 pub use snp::SimulatedSnp;
 pub use tdx::SimulatedTdx;
 
