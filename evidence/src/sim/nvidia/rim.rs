@@ -64,7 +64,7 @@ pub const RIM_SIGNER_CN: &str = "HCC RIM L4 Signer";
 
 /// Root validity, as NVIDIA's CoRIM signing root: 2023-03-16T15:37:34Z..2053-03-08T15:37:34Z.
 const ROOT_NOT_BEFORE: UnixTime = UnixTime(1_678_981_054);
-const ROOT_NOT_AFTER: UnixTime = UnixTime(2_624_974_654);
+const ROOT_NOT_AFTER: UnixTime = UnixTime(2_625_061_054);
 /// CA and L3 validity: 2023-05-11T00:00:00Z..2033-05-11T23:59:59Z (NVIDIA's CA; its L3 expires
 /// 2026-11-11, which would make every simulated RIM expire too soon to be useful).
 const CA_NOT_BEFORE: UnixTime = UnixTime(1_683_763_200);
@@ -607,8 +607,8 @@ impl RimProfile {
     /// id derived from them, and the default signer validity.
     pub fn new(kind: RimKind, version: &str, product: &str) -> Self {
         let label: &[u8] = match kind {
+            RimKind::Driver => b"driver",
             RimKind::Vbios => b"vbios",
-            _ => b"driver",
         };
         let tag: [u8; 48] = Sha384::new_with_prefix(b"warden-sim-nvidia/rim-tag/")
             .chain_update(label)

@@ -339,6 +339,10 @@ fn chain_has_nvidia_shapes() {
             "1.2.840.10045.4.3.3"
         );
     }
+    // NVIDIA's CoRIM signing root: 2023-03-16T15:37:34Z..2053-03-08T15:37:34Z.
+    let (_, root) = X509Certificate::from_der(hierarchy.root_der()).unwrap();
+    assert_eq!(root.validity().not_before.timestamp(), 1_678_981_054);
+    assert_eq!(root.validity().not_after.timestamp(), 2_625_061_054);
 }
 
 /// The element names and attribute names of a RIM, in document order, with the namespace
