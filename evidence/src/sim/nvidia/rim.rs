@@ -396,7 +396,8 @@ impl RimHierarchy {
         );
         let signer = self.signer_der(profile)?;
         let mut key_info = String::from("<ds:KeyInfo><ds:X509Data>");
-        for der in [&signer, &self.l3.der, &self.ca.der, &self.root.der] {
+        let root = faults.replace_root.as_ref().unwrap_or(&self.root.der);
+        for der in [&signer, &self.l3.der, &self.ca.der, root] {
             key_info.push_str("<ds:X509Certificate>");
             key_info.push_str(&wrapped_base64(der));
             key_info.push_str("</ds:X509Certificate>");
@@ -696,6 +697,9 @@ pub struct RimFaults {
     pub signature_method: Option<String>,
     /// Put a `<!DOCTYPE>` before the root element.
     pub doctype: bool,
+    /// Write this DER as the last `KeyInfo` certificate instead of this hierarchy's root: with
+    /// another hierarchy's root, a chain that ends in a trusted root it does not lead to.
+    pub replace_root: Option<Vec<u8>>,
 }
 
 /// Deliberate defects in the reference values of a RIM pair; [`Default`] has none.

@@ -259,6 +259,21 @@ fn chain_to_another_root() {
 }
 
 #[test]
+fn chain_grafted_onto_the_pinned_root() {
+    // Another hierarchy's RIM whose KeyInfo ends in the pinned root: the root check passes,
+    // the CA's signature does not verify under it.
+    let other = RimHierarchy::generate(SHARED_SEED + 1);
+    let faults = RimFaults {
+        replace_root: Some(RimHierarchy::shared().root_der().to_vec()),
+        ..RimFaults::default()
+    };
+    let xml = other
+        .sign_rim_with(&RimProfile::driver_for(&GpuProfile::hopper()), &faults)
+        .unwrap();
+    assert_eq!(verify(&xml), Err(RimError::ChainSignature { index: 2 }));
+}
+
+#[test]
 fn export_import_reproduces_identical_rims() {
     let hierarchy = RimHierarchy::generate(11);
     let export = hierarchy.export().unwrap();
