@@ -16,7 +16,7 @@
 //! the same tree from which the measurements are then read: the whole document except the one
 //! enveloped signature is digested, so every value returned in [`VerifiedRim`] is signed.
 
-mod c14n;
+pub(crate) mod c14n;
 
 use ring::signature::{self, UnparsedPublicKey};
 use roxmltree::{Document, Node, ParsingOptions};

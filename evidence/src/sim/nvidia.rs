@@ -22,6 +22,7 @@
 
 mod cert;
 mod report;
+mod rim;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +42,11 @@ use x509_cert::name::RdnSequence;
 use zeroize::Zeroizing;
 
 use self::cert::{CertFields, Issuer, Role};
+pub use self::rim::{
+    RIM_CA_CN, RIM_L3_CN, RIM_ROOT_CN, RIM_SIGNER_CN, RimEntry, RimFaults, RimHierarchy,
+    RimHierarchyExport, RimPairFaults, RimProfile, SIGNER_NOT_AFTER, SIGNER_NOT_BEFORE, SimRims,
+    rim_owner,
+};
 use super::snp::{SHARED_SEED, SimError};
 use crate::UnixTime;
 

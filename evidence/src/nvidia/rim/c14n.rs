@@ -22,7 +22,7 @@ type Rendered<'a> = BTreeMap<Option<&'a str>, &'a str>;
 
 /// A tree that cannot be canonicalized faithfully by this restricted implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum C14nError {
+pub(crate) enum C14nError {
     /// A node kind that the caller should have rejected (comment, PI).
     UnexpectedNode,
     /// An element or attribute name could not be located in the source text.
@@ -32,7 +32,7 @@ pub(super) enum C14nError {
 /// Canonicalizes the subtree rooted at `apex` (an element), leaving out the subtree rooted at
 /// `exclude` (the enveloped signature). Namespaces in scope at `apex` but declared on its
 /// ancestors are rendered on `apex`, as C14N requires for a document subset.
-pub(super) fn canonicalize(
+pub(crate) fn canonicalize(
     apex: Node<'_, '_>,
     exclude: Option<NodeId>,
 ) -> Result<Vec<u8>, C14nError> {

@@ -164,7 +164,7 @@ pub(super) fn spki(key: &SigningKey) -> Result<SubjectPublicKeyInfoOwned, SimErr
 }
 
 /// The SHA-1 key identifier of a public key (RFC 5280 section 4.2.1.2, method 1).
-fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Result<OctetString, SimError> {
+pub(super) fn key_identifier(spki: &SubjectPublicKeyInfoOwned) -> Result<OctetString, SimError> {
     Ok(SubjectKeyIdentifier::try_from(spki.owned_to_ref())?.0)
 }
 
@@ -179,7 +179,7 @@ pub(super) fn leaf_serial(key: &SigningKey) -> Result<Vec<u8>, SimError> {
 }
 
 /// An X.509 Time: UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5).
-fn x509_time(t: UnixTime) -> Result<Time, SimError> {
+pub(super) fn x509_time(t: UnixTime) -> Result<Time, SimError> {
     let secs = u64::try_from(t.0).map_err(|_| SimError::Time(t))?;
     let since_epoch = Duration::from_secs(secs);
     let time = if secs < GENERALIZED_TIME_FROM {
@@ -203,7 +203,7 @@ pub(super) fn extension(
     })
 }
 
-fn ecdsa_algorithm() -> AlgorithmIdentifierOwned {
+pub(super) fn ecdsa_algorithm() -> AlgorithmIdentifierOwned {
     AlgorithmIdentifierOwned {
         oid: OID_ECDSA_SHA384,
         parameters: None,
@@ -211,7 +211,7 @@ fn ecdsa_algorithm() -> AlgorithmIdentifierOwned {
 }
 
 /// cRLDistributionPoints with one full-name URI.
-fn crl_dp(url: &str) -> Result<Extension, SimError> {
+pub(super) fn crl_dp(url: &str) -> Result<Extension, SimError> {
     let dp = CrlDistributionPoints(vec![DistributionPoint {
         distribution_point: Some(DistributionPointName::FullName(vec![
             GeneralName::UniformResourceIdentifier(Ia5String::new(url)?),
@@ -223,7 +223,7 @@ fn crl_dp(url: &str) -> Result<Extension, SimError> {
 }
 
 /// authorityInfoAccess with the OCSP responder only.
-fn aia() -> Result<Extension, SimError> {
+pub(super) fn aia() -> Result<Extension, SimError> {
     let aia = AuthorityInfoAccessSyntax(vec![AccessDescription {
         access_method: OID_OCSP,
         access_location: GeneralName::UniformResourceIdentifier(Ia5String::new(OCSP_URL)?),
