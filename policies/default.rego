@@ -393,9 +393,75 @@ deny contains msg if {
 	msg := sprintf("model.manifest_digest %v is not in data.models", [object.get(input, ["model", "manifest_digest"], null)])
 }
 
-deny contains "GPU evidence not yet supported by this policy" if {
-	not data.allow_gpus == true
-	not count(object.get(input, "gpus", [])) == 0
+# --- GPUs ------------------------------------------------------------------------------------
+
+gpus := object.get(input, "gpus", [])
+
+default gpu_expected_count := 0
+
+gpu_expected_count := data.gpus.expected_count
+
+gpu_revocation_off_allowed if data.gpus.allow_revocation_off == true
+
+# G1: exactly the configured number of GPUs (0 by default: a CPU-only CVM).
+deny contains msg if {
+	not count(gpus) == gpu_expected_count
+	msg := sprintf("%v GPUs attested, data.gpus.expected_count is %v", [count(gpus), gpu_expected_count])
+}
+
+gpu_claim(gpu, field) := object.get(gpu, field, null)
+
+deny contains msg if {
+	some i, gpu in gpus
+	not gpu.simulated == false
+	msg := sprintf("gpus[%v].simulated is %v: the GPU report did not verify through NVIDIA's root", [i, gpu_claim(gpu, "simulated")])
+}
+
+deny contains msg if {
+	some i, gpu in gpus
+	not gpu.nonce_ok == true
+	msg := sprintf("gpus[%v].nonce_ok is %v: the GPU report is not for this attestation", [i, gpu_claim(gpu, "nonce_ok")])
+}
+
+deny contains msg if {
+	some i, gpu in gpus
+	not gpu.measurements_match == true
+	msg := sprintf("gpus[%v].measurements_match is %v: mismatched RIM indices %v", [i, gpu_claim(gpu, "measurements_match"), gpu_claim(gpu, "mismatched_indices")])
+}
+
+deny contains msg if {
+	some i, gpu in gpus
+	not gpu.rims_complete == true
+	msg := sprintf("gpus[%v].rims_complete is %v: the verifier lacks the driver or VBIOS RIM (has %v)", [i, gpu_claim(gpu, "rims_complete"), gpu_claim(gpu, "rim_ids")])
+}
+
+deny contains msg if {
+	some i, gpu in gpus
+	not gpu_revocation_ok(gpu)
+	msg := sprintf("gpus[%v].revocation is %v and data.gpus.allow_revocation_off is not true", [i, gpu_claim(gpu, "revocation")])
+}
+
+gpu_revocation_ok(gpu) if {
+	is_string(gpu.revocation)
+	gpu.revocation != "off"
+}
+
+gpu_revocation_ok(gpu) if {
+	gpu.revocation == "off"
+	gpu_revocation_off_allowed
+}
+
+deny contains msg if {
+	archs := data.gpus.archs
+	some i, gpu in gpus
+	not gpu_arch_allowed(gpu_claim(gpu, "arch"), archs)
+	msg := sprintf("gpus[%v].arch %v is not in data.gpus.archs", [i, gpu_claim(gpu, "arch")])
+}
+
+gpu_arch_allowed(arch, archs) if {
+	is_string(arch)
+	some entry in archs
+	lower(entry) == lower(arch)
 }
 
 # --- Helpers ---------------------------------------------------------------------------------

@@ -85,3 +85,11 @@ deny contains msg if {
 	lower(denied) == digest
 	msg := sprintf("model.manifest_digest %v is in data.denied_models", [digest])
 }
+
+# Each GPU's report must answer this attestation's nonce; simulated GPUs and RIM mismatches are
+# allowed.
+deny contains msg if {
+	some i, gpu in object.get(input, "gpus", [])
+	not gpu.nonce_ok == true
+	msg := sprintf("gpus[%v].nonce_ok is %v: the GPU report is not for this attestation", [i, object.get(gpu, "nonce_ok", null)])
+}

@@ -126,6 +126,7 @@ fn crypto_bound() -> Bound {
     let claims = warden_verifier::claims::ClaimsDocument::new(
         warden_verifier::claims::CpuClaims::Snp(&verified.claims),
         true,
+        Vec::new(),
         &model(),
         &nonce,
         pair.public_key(),

@@ -118,13 +118,17 @@ pub mod harness {
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
     use warden_evidence::UnixTime;
+    use warden_evidence::nvidia::rim::RimVerifier;
+    use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy, GpuProfile, RimHierarchy};
     use warden_evidence::sim::tdx::IntelHierarchy;
     use warden_evidence::tdx::CollateralItem;
     use warden_proto::v1::AttestRequest;
     use warden_proto::v1::verifier_client::VerifierClient;
     use warden_verifier::collateral::CollateralCache;
+    use warden_verifier::gpu::GpuJudge;
     use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
     use warden_verifier::policy::PolicySet;
+    use warden_verifier::rims::{RimFile, RimStore};
     use warden_verifier::service::{
         self, AttestError, CORRELATION_ID_HEADER, Clock, DecisionRecord, Limits, SnpJudge,
         VerifierState,
@@ -168,6 +172,9 @@ pub mod harness {
         pub nonce_ttl: Duration,
         /// Import the shared simulated TDX collateral, valid at [`START`], into the cache.
         pub tdx_collateral: bool,
+        /// Trust the shared simulated NVIDIA device root (Hopper) and RIM root as insecure test
+        /// roots, and import the RIMs of `GpuProfile::hopper()` into the RIM store.
+        pub simulated_gpus: bool,
     }
 
     impl Default for Options {
@@ -177,6 +184,7 @@ pub mod harness {
                 policy_dir: None,
                 nonce_ttl: Duration::from_secs(120),
                 tdx_collateral: true,
+                simulated_gpus: true,
             }
         }
     }
@@ -229,6 +237,32 @@ pub mod harness {
                     IntelHierarchy::shared().root_ca_der().to_vec(),
                 ]);
             }
+            let rims = RimStore::new(Arc::clone(&store));
+            let mut gpu = GpuJudge::pinned(RimStore::new(Arc::clone(&store)));
+            if options.simulated_gpus {
+                let rim_root = RimHierarchy::shared().root_der().to_vec();
+                let sim = RimHierarchy::shared()
+                    .rims_for(&GpuProfile::hopper())
+                    .expect("simulated RIMs");
+                let verifier = RimVerifier::new(rim_root.clone());
+                let files = [(sim.driver_id, sim.driver), (sim.vbios_id, sim.vbios)]
+                    .into_iter()
+                    .map(|(id, body)| RimFile {
+                        source: format!("sim:{id}"),
+                        rim: verifier
+                            .verify(START, &body)
+                            .expect("simulated RIM verifies"),
+                        id,
+                        body,
+                    })
+                    .collect();
+                rims.import(files, START).expect("import simulated RIMs");
+                gpu = gpu
+                    .with_insecure_test_roots(vec![
+                        DeviceHierarchy::shared(Arch::Hopper).root_der().to_vec(),
+                    ])
+                    .with_insecure_rim_test_roots(vec![rim_root]);
+            }
             let clock = Arc::new(ManualClock(AtomicI64::new(START.0)));
             let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
             let sink = Arc::clone(&records);
@@ -242,6 +276,7 @@ pub mod harness {
                     Arc::clone(&clock) as Arc<dyn Clock>,
                 )
                 .with_tdx(tdx)
+                .with_gpu(gpu)
                 .with_observer(Arc::new(move |r| {
                     sink.lock().expect("records").push(r.clone())
                 })),

@@ -49,6 +49,7 @@ impl ClaimsDocument {
     pub fn new(
         cpu: CpuClaims<'_>,
         simulated: bool,
+        gpus: Vec<Value>,
         model: &ModelManifest,
         nonce: &Nonce,
         tee_pubkey: &TeePublicKey,
@@ -60,7 +61,9 @@ impl ClaimsDocument {
             CpuClaims::Tdx(c) => (serde_json::to_value(c), "tdx"),
         };
         let tee = tee.map_err(|_| ClaimsError::NotAnObject)?;
-        Self::build(tee, kind, simulated, model, nonce, tee_pubkey, key_ids, now)
+        Self::build(
+            tee, kind, simulated, gpus, model, nonce, tee_pubkey, key_ids, now,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -68,6 +71,7 @@ impl ClaimsDocument {
         mut tee: Value,
         kind: &str,
         simulated: bool,
+        gpus: Vec<Value>,
         model: &ModelManifest,
         nonce: &Nonce,
         tee_pubkey: &TeePublicKey,
@@ -85,7 +89,7 @@ impl ClaimsDocument {
             .ok_or(ClaimsError::Time(now.0))?;
         let base = json!({
             "tee": tee,
-            "gpus": [],
+            "gpus": gpus,
             "model": model_claims(model),
             "request": {
                 "key_id": null,

@@ -97,6 +97,13 @@ pub struct Config {
     /// `warden-agent --simulate --tee tdx` writes to `<state_dir>/sim/tdx/root_ca.pem`. Quotes
     /// verified through one are marked `tee.simulated = true`. Never set in production.
     pub insecure_tdx_test_roots: Vec<PathBuf>,
+    /// Generated NVIDIA device identity test root CAs (PEM or DER) to trust besides NVIDIA's
+    /// Device Identity CA. GPU reports verified through one are marked `simulated`. Never set in
+    /// production.
+    pub insecure_gpu_test_roots: Vec<PathBuf>,
+    /// Generated CoRIM signing test root CAs (PEM or DER) to trust besides NVIDIA's, for RIMs
+    /// in the store. Never set in production.
+    pub insecure_rim_test_roots: Vec<PathBuf>,
     /// The online collateral fetcher (`[tdx_collateral]`); `None` (the default): offline only,
     /// collateral comes from `warden-verifier collateral import`.
     pub collateral_fetch: Option<CollateralFetch>,
@@ -155,6 +162,10 @@ struct RawConfig {
     insecure_test_roots: Vec<RawTestRoot>,
     #[serde(default)]
     insecure_tdx_test_roots: Vec<PathBuf>,
+    #[serde(default)]
+    insecure_gpu_test_roots: Vec<PathBuf>,
+    #[serde(default)]
+    insecure_rim_test_roots: Vec<PathBuf>,
     tdx_collateral: Option<RawCollateralFetch>,
 }
 
@@ -199,6 +210,8 @@ impl Config {
             amd_crls: Vec::new(),
             insecure_test_roots: Vec::new(),
             insecure_tdx_test_roots: Vec::new(),
+            insecure_gpu_test_roots: Vec::new(),
+            insecure_rim_test_roots: Vec::new(),
             collateral_fetch: None,
         }
     }
@@ -291,6 +304,16 @@ impl Config {
         }
         config.insecure_tdx_test_roots = raw
             .insecure_tdx_test_roots
+            .into_iter()
+            .map(resolve)
+            .collect();
+        config.insecure_gpu_test_roots = raw
+            .insecure_gpu_test_roots
+            .into_iter()
+            .map(resolve)
+            .collect();
+        config.insecure_rim_test_roots = raw
+            .insecure_rim_test_roots
             .into_iter()
             .map(resolve)
             .collect();

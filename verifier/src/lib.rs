@@ -6,6 +6,7 @@
 pub mod claims;
 pub mod collateral;
 pub mod config;
+pub mod gpu;
 pub mod keys;
 pub mod offline;
 pub mod pcs;

@@ -32,8 +32,10 @@ use warden_proto::v1::{self, AttestRequest, AttestResponse, ChallengeRequest, Ch
 use crate::claims::{ClaimsDocument, ClaimsError, CpuClaims};
 use crate::collateral::CollateralCache;
 use crate::config::{Config, MAX_KEYS_PER_REQUEST};
+use crate::gpu::{GpuJudge, GpuRefusal};
 use crate::keys::{KeyBroker, KeyError, KeyId, KeyIdError, MasterKey};
 use crate::policy::{PolicyError, PolicySet};
+use crate::rims::RimStore;
 use crate::store::{NonceError, Store, StoreError};
 use crate::tdx::{TdxJudge, TdxRefusal};
 
@@ -169,10 +171,18 @@ pub enum AttestError {
     /// The CPU TEE kind is not verified by this release.
     #[error("unsupported TEE: {0}")]
     UnsupportedTee(&'static str),
-    /// GPU evidence was sent, and this release cannot verify it yet: unverified evidence never
+    /// GPU evidence was sent, and this verifier has no GPU judge: unverified evidence never
     /// reaches policy.
-    #[error("GPU evidence is not supported by this verifier yet ({0} GPUs sent)")]
+    #[error("GPU evidence is not supported by this verifier ({0} GPUs sent)")]
     GpusUnsupported(usize),
+    /// One GPU's evidence did not verify (chain, nonce, signature, FWID, RIM comparison).
+    #[error("GPU {index} evidence rejected: {reason}")]
+    Gpu {
+        /// The GPU's position in the evidence list.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
     /// The CPU evidence did not verify.
     #[error("SEV-SNP evidence rejected: {0}")]
     Snp(SnpError),
@@ -210,7 +220,7 @@ impl AttestError {
             Self::UnsupportedTee(_) | Self::GpusUnsupported(_) => {
                 (Code::Unimplemented, "evidence kind not supported")
             }
-            Self::Snp(_) | Self::Tdx(_) | Self::Binding(_) | Self::TeeKey(_) => {
+            Self::Snp(_) | Self::Tdx(_) | Self::Gpu { .. } | Self::Binding(_) | Self::TeeKey(_) => {
                 (Code::PermissionDenied, "attestation failed")
             }
             Self::Collateral(_) => (
@@ -308,6 +318,7 @@ pub struct VerifierState {
     policies: Arc<PolicySet>,
     snp: SnpJudge,
     tdx: Option<TdxJudge>,
+    gpu: Option<GpuJudge>,
     nonce_ttl: Duration,
     clock: Arc<dyn Clock>,
     rng: SystemRandom,
@@ -374,6 +385,7 @@ impl VerifierState {
             policies,
             snp,
             tdx: None,
+            gpu: None,
             nonce_ttl,
             clock,
             rng: SystemRandom::new(),
@@ -386,6 +398,19 @@ impl VerifierState {
     pub fn with_tdx(mut self, tdx: TdxJudge) -> Self {
         self.tdx = Some(tdx);
         self
+    }
+
+    /// Verifies NVIDIA GPU evidence with `gpu`. Without it GPU evidence is refused as
+    /// unsupported.
+    #[must_use]
+    pub fn with_gpu(mut self, gpu: GpuJudge) -> Self {
+        self.gpu = Some(gpu);
+        self
+    }
+
+    /// The GPU judge, if GPUs are verified.
+    pub fn gpu(&self) -> Option<&GpuJudge> {
+        self.gpu.as_ref()
     }
 
     /// The TDX judge, if TDX is verified.
@@ -485,6 +510,31 @@ impl VerifierState {
             info!(url = %fetch.url, "TDX collateral fetcher on");
             tdx = tdx.with_fetcher(client);
         }
+        let mut gpu = GpuJudge::pinned(RimStore::new(Arc::clone(&store)));
+        if !config.insecure_gpu_test_roots.is_empty() {
+            let mut roots = Vec::new();
+            for path in &config.insecure_gpu_test_roots {
+                roots.push(read_test_root(path)?);
+                warn!(
+                    root = %path.display(),
+                    "insecure_gpu_test_roots: trusting a generated NVIDIA device test root; GPU \
+                     reports it signs are marked simulated. Never use this in production"
+                );
+            }
+            gpu = gpu.with_insecure_test_roots(roots);
+        }
+        if !config.insecure_rim_test_roots.is_empty() {
+            let mut roots = Vec::new();
+            for path in &config.insecure_rim_test_roots {
+                roots.push(read_test_root(path)?);
+                warn!(
+                    root = %path.display(),
+                    "insecure_rim_test_roots: trusting a generated CoRIM signing test root for \
+                     stored RIMs. Never use this in production"
+                );
+            }
+            gpu = gpu.with_insecure_rim_test_roots(roots);
+        }
         Ok(Self::new(
             store,
             broker,
@@ -493,7 +543,8 @@ impl VerifierState {
             config.nonce_ttl,
             clock,
         )
-        .with_tdx(tdx))
+        .with_tdx(tdx)
+        .with_gpu(gpu))
     }
 
     /// Calls `observer` with every decision.
@@ -588,8 +639,12 @@ impl VerifierState {
             .map_err(nonce_refusal)?;
 
         // 3. The evidence.
-        if !bundle.gpus.is_empty() {
-            return Err(AttestError::GpusUnsupported(bundle.gpus.len()));
+        if bundle.gpus.len() > crate::gpu::MAX_GPUS {
+            return Err(AttestError::Malformed(format!(
+                "{} GPUs sent, at most {} are accepted",
+                bundle.gpus.len(),
+                crate::gpu::MAX_GPUS
+            )));
         }
         let expected = binding::report_data_for_bundle(bundle).map_err(AttestError::Binding)?;
         let snp_verified;
@@ -641,9 +696,29 @@ impl VerifierState {
 
         // 4. The binding: every byte of REPORT_DATA.
         binding::verify_report_data(&expected, report_data).map_err(AttestError::Binding)?;
+
+        // 5. The GPUs, now known to be the ones the CPU TEE bound.
+        let gpus = if bundle.gpus.is_empty() {
+            Vec::new()
+        } else {
+            let Some(judge) = &self.gpu else {
+                return Err(AttestError::GpusUnsupported(bundle.gpus.len()));
+            };
+            let gpu_nonce = binding::gpu_nonce(&nonce, &tee_pubkey);
+            judge
+                .verify(now, &bundle.gpus, gpu_nonce.as_bytes())
+                .map_err(|e| match e {
+                    GpuRefusal::TooMany(n) => {
+                        AttestError::Malformed(format!("{n} GPUs sent, at most 8 are accepted"))
+                    }
+                    GpuRefusal::Gpu { index, reason } => AttestError::Gpu { index, reason },
+                    GpuRefusal::Store(e) => AttestError::Internal(e),
+                })?
+        };
         let claims = ClaimsDocument::new(
             cpu_claims,
             simulated,
+            gpus,
             &model,
             &nonce,
             &tee_pubkey,
@@ -652,7 +727,7 @@ impl VerifierState {
         )
         .map_err(|e: ClaimsError| AttestError::Internal(e.to_string()))?;
 
-        // 5. Policy, per key.
+        // 6. Policy, per key.
         record.claims = Some(claims.shared().clone());
         let mut sealed = Vec::new();
         for key_id in &key_ids {
@@ -952,6 +1027,15 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Listen { addr, source })
+}
+
+/// A test root CA file (PEM or DER, one certificate) as DER.
+fn read_test_root(path: &Path) -> Result<Vec<u8>, StartError> {
+    let bytes = read_anchor(path)?;
+    crate::tdx::single_certificate(&bytes).map_err(|reason| StartError::TrustAnchor {
+        path: path.to_owned(),
+        reason,
+    })
 }
 
 fn read_anchor(path: &Path) -> Result<Vec<u8>, StartError> {

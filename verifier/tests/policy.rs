@@ -463,12 +463,80 @@ fn model_allow_list() {
     assert_eq!(default_policy(&data).evaluate(&doc).unwrap(), allowed());
 }
 
+fn good_gpu() -> Value {
+    json!({
+        "arch": "HOPPER",
+        "index": 0,
+        "simulated": false,
+        "nonce_ok": true,
+        "measurements_match": true,
+        "mismatched_indices": [],
+        "rim_ids": ["driver", "vbios"],
+        "rims_complete": true,
+        "revocation": "good"
+    })
+}
+
 #[test]
-fn gpus_not_yet_supported() {
+fn gpus_must_match_expected_count() {
     assert_eq!(
-        denied_after(|d| d["gpus"] = json!([{"arch": "hopper"}])),
-        reasons(&["GPU evidence not yet supported by this policy"])
+        denied_after(|d| d["gpus"] = json!([good_gpu()])),
+        reasons(&["1 GPUs attested, data.gpus.expected_count is 0"])
     );
+}
+
+#[test]
+fn configured_gpus_pass_and_each_check_denies() {
+    let mut data = good_data();
+    data["gpus"] = json!({"expected_count": 1, "allow_revocation_off": false});
+    let mut doc = good();
+    doc["gpus"] = json!([good_gpu()]);
+    assert_eq!(default_policy(&data).evaluate(&doc).unwrap(), allowed());
+    for (field, value, reason) in [
+        (
+            "simulated",
+            json!(true),
+            "gpus[0].simulated is true: the GPU report did not verify through NVIDIA's root",
+        ),
+        (
+            "nonce_ok",
+            json!(false),
+            "gpus[0].nonce_ok is false: the GPU report is not for this attestation",
+        ),
+        (
+            "measurements_match",
+            json!(false),
+            "gpus[0].measurements_match is false: mismatched RIM indices []",
+        ),
+        (
+            "rims_complete",
+            json!(false),
+            "gpus[0].rims_complete is false: the verifier lacks the driver or VBIOS RIM (has [\"driver\", \"vbios\"])",
+        ),
+        (
+            "revocation",
+            json!("off"),
+            "gpus[0].revocation is off and data.gpus.allow_revocation_off is not true",
+        ),
+    ] {
+        let mut bad = doc.clone();
+        bad["gpus"][0][field] = value;
+        let decision = default_policy(&data).evaluate(&bad).unwrap();
+        assert!(!decision.allow, "{field}");
+        assert_eq!(decision.reasons, vec![reason.to_owned()], "{field}");
+    }
+    let mut off = doc.clone();
+    off["gpus"][0]["revocation"] = json!("off");
+    data["gpus"]["allow_revocation_off"] = json!(true);
+    assert_eq!(default_policy(&data).evaluate(&off).unwrap(), allowed());
+    data["gpus"]["archs"] = json!(["blackwell"]);
+    let decision = default_policy(&data).evaluate(&off).unwrap();
+    assert_eq!(
+        decision.reasons,
+        vec!["gpus[0].arch HOPPER is not in data.gpus.archs".to_owned()]
+    );
+    data["gpus"]["archs"] = json!(["hopper"]);
+    assert_eq!(default_policy(&data).evaluate(&off).unwrap(), allowed());
 }
 
 #[test]

@@ -1,0 +1,224 @@
+//! End to end over real gRPC on loopback with NVIDIA GPUs: a simulated SEV-SNP CVM with
+//! simulated Hopper GPUs asks a verifier that trusts the shared simulated device and RIM roots
+//! and holds the simulated RIMs. Each refusal asserts the coarse status and the recorded reason.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use tonic::Code;
+use warden_agent::client;
+use warden_agent::collect::CpuSource;
+use warden_agent::collect::nvidia::GpuSource;
+use warden_agent::collect::sim::{SimulatedGpus, SimulatedSnp};
+use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy, GpuProfile};
+use warden_evidence::sim::snp::{AmdHierarchy, simulated_chip_id};
+use warden_evidence::snp::Product;
+use warden_proto::binding::{
+    self, HashAlgorithm, ModelManifest, ModelResource, Nonce, Serialization,
+};
+use warden_proto::seal::TeeKeyPair;
+use warden_proto::v1::verifier_client::VerifierClient;
+use warden_proto::v1::{AttestRequest, GpuEvidence};
+use warden_tests::harness::{Options, TestVerifier};
+use warden_tests::simulated_snp_bundle;
+use warden_verifier::service::AttestError;
+
+fn cpu() -> CpuSource {
+    CpuSource::Simulated(Box::new(SimulatedSnp::from_hierarchy(
+        AmdHierarchy::shared(Product::Milan),
+        simulated_chip_id(Product::Milan, 0),
+    )))
+}
+
+fn gpus(n: usize) -> GpuSource {
+    GpuSource::Simulated(Box::new(
+        SimulatedGpus::from_hierarchy(DeviceHierarchy::shared(Arch::Hopper), n).unwrap(),
+    ))
+}
+
+fn model() -> ModelManifest {
+    ModelManifest::new(
+        Serialization::Files,
+        HashAlgorithm::Sha256,
+        vec![ModelResource::new("model.safetensors", vec![1; 32])],
+    )
+    .unwrap()
+}
+
+async fn connect(v: &TestVerifier) -> VerifierClient<tonic::transport::Channel> {
+    client::connect(&v.url).await.unwrap()
+}
+
+fn request(bundle: warden_proto::v1::EvidenceBundle, keys: &[&str]) -> AttestRequest {
+    AttestRequest {
+        evidence: Some(bundle),
+        key_ids: keys.iter().map(|k| (*k).to_owned()).collect(),
+    }
+}
+
+/// Evidence of one simulated Hopper GPU whose report answers `gpu_nonce`.
+fn gpu_for(gpu_nonce: &[u8; 32]) -> GpuEvidence {
+    let gpu = DeviceHierarchy::shared(Arch::Hopper)
+        .gpu(GpuProfile::hopper())
+        .unwrap();
+    GpuEvidence {
+        report: gpu.report(gpu_nonce).unwrap(),
+        certificate_chain: gpu.chain_pem().into_bytes(),
+        arch: "HOPPER".to_owned(),
+        ocsp_responses: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn two_simulated_gpus_release_a_dev_key_with_gpu_claims() {
+    let v = TestVerifier::start(Options::default()).await;
+    let material = v.add_key("model-a", "dev");
+    let mut c = connect(&v).await;
+    let released =
+        client::attest_with_gpus(&mut c, &cpu(), &gpus(2), &model(), &["model-a".to_owned()])
+            .await
+            .unwrap();
+    assert_eq!(released.keys[0].material.as_slice(), material.as_slice());
+    let claims = v.record(&released.correlation_id).claims.unwrap();
+    let list = claims["gpus"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{claims}");
+    for (i, gpu) in list.iter().enumerate() {
+        assert_eq!(gpu["index"], i, "{gpu}");
+        assert_eq!(gpu["simulated"], true, "{gpu}");
+        assert_eq!(gpu["nonce_ok"], true, "{gpu}");
+        assert_eq!(gpu["measurements_match"], true, "{gpu}");
+        assert_eq!(gpu["rims_complete"], true, "{gpu}");
+        assert_eq!(gpu["rim_ids"].as_array().unwrap().len(), 2, "{gpu}");
+        assert_eq!(gpu["revocation"], "off", "{gpu}");
+        assert_eq!(gpu["arch"], "HOPPER", "{gpu}");
+    }
+    assert_ne!(list[0]["ueid"], list[1]["ueid"]);
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn a_gpu_report_for_another_nonce_is_refused() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("k", "dev");
+    let mut c = connect(&v).await;
+    let nonce = client::challenge(&mut c).await.unwrap();
+    let pair = TeeKeyPair::generate();
+    // Bound by the CPU TEE, but answering another session's GPU nonce.
+    let other = binding::gpu_nonce(&Nonce::from_bytes([7; 32]), pair.public_key());
+    let bundle = simulated_snp_bundle(
+        Product::Milan,
+        &nonce,
+        pair.public_key(),
+        &model(),
+        vec![gpu_for(other.as_bytes())],
+    )
+    .unwrap();
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
+    assert!(matches!(e, AttestError::Gpu { index: 0, .. }), "{e:?}");
+
+    // The right nonce in the same shape is accepted, so the refusal was the nonce's.
+    let nonce = client::challenge(&mut c).await.unwrap();
+    let good = binding::gpu_nonce(&nonce, pair.public_key());
+    let bundle = simulated_snp_bundle(
+        Product::Milan,
+        &nonce,
+        pair.public_key(),
+        &model(),
+        vec![gpu_for(good.as_bytes())],
+    )
+    .unwrap();
+    c.attest(request(bundle, &["k"])).await.unwrap();
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn a_tampered_gpu_report_breaks_the_binding() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("k", "dev");
+    let mut c = connect(&v).await;
+    let nonce = client::challenge(&mut c).await.unwrap();
+    let pair = TeeKeyPair::generate();
+    let mut bundle =
+        client::evidence_bundle_with_gpus(&cpu(), &gpus(2), &nonce, &pair, &model()).unwrap();
+    let last = bundle.gpus[1].report.len() - 1;
+    bundle.gpus[1].report[last] ^= 1;
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)
+        .await;
+    assert!(matches!(e, AttestError::Binding(_)), "{e:?}");
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn a_gpu_signed_by_an_untrusted_root_is_refused() {
+    let v = TestVerifier::start(Options {
+        simulated_gpus: false,
+        ..Options::default()
+    })
+    .await;
+    v.add_key("k", "dev");
+    let mut c = connect(&v).await;
+    client::attest_with_gpus(&mut c, &cpu(), &gpus(1), &model(), &["k".to_owned()])
+        .await
+        .unwrap_err();
+    let records = v.records();
+    let refusal = records.last().unwrap().refusal.clone().unwrap();
+    assert!(
+        matches!(refusal, AttestError::Gpu { index: 0, .. }),
+        "{refusal:?}"
+    );
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn default_policy_denies_simulated_gpus_with_reasons() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("strict", "default");
+    let mut c = connect(&v).await;
+    let nonce = client::challenge(&mut c).await.unwrap();
+    let pair = TeeKeyPair::generate();
+    let bundle =
+        client::evidence_bundle_with_gpus(&cpu(), &gpus(1), &nonce, &pair, &model()).unwrap();
+    let e = v
+        .refused(&mut c, request(bundle, &["strict"]), Code::PermissionDenied)
+        .await;
+    let AttestError::AllDenied(reasons) = e else {
+        panic!("expected a policy denial, got {e:?}");
+    };
+    assert!(reasons.contains("gpus[0].simulated is true"), "{reasons}");
+    assert!(
+        reasons.contains("1 GPUs attested, data.gpus.expected_count is 0"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("gpus[0].revocation is off"), "{reasons}");
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn nine_gpus_are_malformed() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("k", "dev");
+    let mut c = connect(&v).await;
+    let nonce = client::challenge(&mut c).await.unwrap();
+    let pair = TeeKeyPair::generate();
+    let gpu_nonce = binding::gpu_nonce(&nonce, pair.public_key());
+    let bundle = simulated_snp_bundle(
+        Product::Milan,
+        &nonce,
+        pair.public_key(),
+        &model(),
+        (0..9).map(|_| gpu_for(gpu_nonce.as_bytes())).collect(),
+    )
+    .unwrap();
+    let e = v
+        .refused(&mut c, request(bundle, &["k"]), Code::InvalidArgument)
+        .await;
+    assert!(matches!(e, AttestError::Malformed(_)), "{e:?}");
+    v.stop().await;
+}

@@ -1,0 +1,208 @@
+//! NVIDIA GPU judging for the service: the pinned NVIDIA Device Identity CA, optional generated
+//! test roots, and the RIM store with its pinned (and optional test) CoRIM signing roots.
+
+use serde_json::{Value, json};
+use tracing::warn;
+use warden_evidence::UnixTime;
+use warden_evidence::nvidia::rim::{RimVerifier, VerifiedRim};
+use warden_evidence::nvidia::{GpuError, GpuVerifier, decode_chain};
+use warden_proto::v1;
+
+use crate::rims::{self, RimStore};
+
+/// The most GPUs one attestation may carry.
+pub const MAX_GPUS: usize = 8;
+
+/// Why GPU evidence refused the attestation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuRefusal {
+    /// More GPUs than [`MAX_GPUS`].
+    #[error("{0} GPUs sent, at most {MAX_GPUS} are accepted")]
+    TooMany(usize),
+    /// One GPU's evidence did not verify.
+    #[error("GPU {index}: {reason}")]
+    Gpu {
+        /// The GPU's position in the evidence list.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The RIM store could not be read.
+    #[error("RIM store: {0}")]
+    Store(String),
+}
+
+/// GPU verification: NVIDIA's pinned device root, optional test roots, and the RIM store.
+pub struct GpuJudge {
+    device: GpuVerifier,
+    device_root: Vec<u8>,
+    test: Vec<(Vec<u8>, GpuVerifier)>,
+    rims: RimStore,
+    rim_verifier: RimVerifier,
+    rim_test: Vec<RimVerifier>,
+}
+
+impl std::fmt::Debug for GpuJudge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuJudge")
+            .field("test_roots", &self.test.len())
+            .field("rim_test_roots", &self.rim_test.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GpuJudge {
+    /// Verification against `device_root` (DER) and RIMs from `rims` verified against
+    /// `corim_root` (DER).
+    pub fn new(device_root: &[u8], corim_root: &[u8], rims: RimStore) -> Self {
+        Self {
+            device: GpuVerifier::new(device_root.to_vec()),
+            device_root: device_root.to_vec(),
+            test: Vec::new(),
+            rims,
+            rim_verifier: RimVerifier::new(corim_root.to_vec()),
+            rim_test: Vec::new(),
+        }
+    }
+
+    /// The pinned NVIDIA roots and `rims`.
+    pub fn pinned(rims: RimStore) -> Self {
+        Self::new(
+            crate::roots::nvidia_device_identity_ca(),
+            crate::roots::nvidia_corim_signing_root_ca(),
+            rims,
+        )
+    }
+
+    /// Also accepts GPU chains ending in one of `roots` (DER), marking their claims
+    /// `simulated`. For `insecure_gpu_test_roots` only.
+    #[must_use]
+    pub fn with_insecure_test_roots(mut self, roots: Vec<Vec<u8>>) -> Self {
+        self.test = roots
+            .into_iter()
+            .map(|r| (r.clone(), GpuVerifier::new(r)))
+            .collect();
+        self
+    }
+
+    /// Also accepts stored RIMs whose chain ends in one of `roots` (DER). For
+    /// `insecure_rim_test_roots` only.
+    #[must_use]
+    pub fn with_insecure_rim_test_roots(mut self, roots: Vec<Vec<u8>>) -> Self {
+        self.rim_test = roots.into_iter().map(RimVerifier::new).collect();
+        self
+    }
+
+    /// Whether test device roots are trusted.
+    pub fn trusts_test_roots(&self) -> bool {
+        !self.test.is_empty()
+    }
+
+    /// Verifies every GPU's evidence at `now` for `expected_nonce` and compares it with its
+    /// stored RIMs; returns the per-GPU claims objects, in evidence order.
+    ///
+    /// A GPU that does not verify refuses the whole attestation; a RIM mismatch or missing RIMs
+    /// are claims for policy.
+    ///
+    /// # Errors
+    ///
+    /// [`GpuRefusal`].
+    pub fn verify(
+        &self,
+        now: UnixTime,
+        gpus: &[v1::GpuEvidence],
+        expected_nonce: &[u8; 32],
+    ) -> Result<Vec<Value>, GpuRefusal> {
+        if gpus.len() > MAX_GPUS {
+            return Err(GpuRefusal::TooMany(gpus.len()));
+        }
+        gpus.iter()
+            .enumerate()
+            .map(|(index, gpu)| self.verify_one(now, index, gpu, expected_nonce))
+            .collect()
+    }
+
+    fn verify_one(
+        &self,
+        now: UnixTime,
+        index: usize,
+        gpu: &v1::GpuEvidence,
+        expected_nonce: &[u8; 32],
+    ) -> Result<Value, GpuRefusal> {
+        let refuse = |e: GpuError| GpuRefusal::Gpu {
+            index,
+            reason: e.to_string(),
+        };
+        let root = decode_chain(&gpu.certificate_chain)
+            .map_err(refuse)?
+            .pop()
+            .unwrap_or_default();
+        let test = if root == self.device_root {
+            None
+        } else {
+            self.test.iter().find(|(r, _)| *r == root).map(|(_, v)| v)
+        };
+        let verifier = test.unwrap_or(&self.device);
+        let verified = verifier
+            .verify(now, &gpu.report, &gpu.certificate_chain, expected_nonce)
+            .map_err(refuse)?;
+
+        let (driver_id, vbios_id) = rims::report_rim_ids(&verified.claims);
+        let mut found: Vec<(String, String, VerifiedRim)> = Vec::new();
+        for id in [driver_id, vbios_id].into_iter().flatten() {
+            if let Some(rim) = self.stored_rim(&id, now)? {
+                found.push((id.clone(), id, rim));
+            }
+        }
+        let matched =
+            rims::match_report(&verified.report, &found).map_err(|e| GpuRefusal::Gpu {
+                index,
+                reason: e.to_string(),
+            })?;
+
+        let mut claims = serde_json::to_value(&verified.claims).map_err(|e| GpuRefusal::Gpu {
+            index,
+            reason: format!("claims do not serialise: {e}"),
+        })?;
+        let Some(object) = claims.as_object_mut() else {
+            return Err(GpuRefusal::Gpu {
+                index,
+                reason: "claims are not a JSON object".to_owned(),
+            });
+        };
+        object.insert("index".to_owned(), json!(index));
+        object.insert("simulated".to_owned(), json!(test.is_some()));
+        object.insert(
+            "measurements_match".to_owned(),
+            json!(matched.measurements_match),
+        );
+        object.insert(
+            "mismatched_indices".to_owned(),
+            json!(matched.mismatched_indices),
+        );
+        object.insert("rim_ids".to_owned(), json!(matched.rim_ids));
+        object.insert("rims_complete".to_owned(), json!(matched.rims_complete));
+        object.insert("revocation".to_owned(), json!("off"));
+        Ok(claims)
+    }
+
+    /// The stored RIM `id`, verified at `now` by the pinned or a test CoRIM root; `None` when
+    /// none is stored or it verifies under none of them (expired, say), which is logged.
+    fn stored_rim(&self, id: &str, now: UnixTime) -> Result<Option<VerifiedRim>, GpuRefusal> {
+        let mut last = None;
+        for verifier in std::iter::once(&self.rim_verifier).chain(&self.rim_test) {
+            match self.rims.get(id, verifier, now) {
+                Ok(found) => return Ok(found),
+                Err(rims::RimStoreError::Verify { path, reason }) => {
+                    last = Some(format!("{}: {reason}", path.display()));
+                }
+                Err(e) => return Err(GpuRefusal::Store(e.to_string())),
+            }
+        }
+        if let Some(reason) = last {
+            warn!(rim = id, %reason, "stored RIM does not verify now; treated as missing");
+        }
+        Ok(None)
+    }
+}
