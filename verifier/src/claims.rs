@@ -41,11 +41,13 @@ impl ClaimsDocument {
     ///
     /// `simulated` says the evidence verified only through an operator-configured test root
     /// (`insecure_test_roots`, `insecure_tdx_test_roots`). The model, nonce and TEE key have been
-    /// checked against REPORT_DATA before this is called.
+    /// checked against REPORT_DATA before this is called. `gpus` are the per-GPU claims objects
+    /// of verified GPU evidence (`crate::gpu::GpuJudge::verify`), in evidence order.
     ///
     /// # Errors
     ///
     /// [`ClaimsError`] on a time outside RFC 3339's range.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         cpu: CpuClaims<'_>,
         simulated: bool,
