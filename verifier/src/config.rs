@@ -462,6 +462,25 @@ mod tests {
     }
 
     #[test]
+    fn gpu_test_roots() {
+        let c = parse(
+            r#"
+            insecure_gpu_test_roots = ["sim/nvidia/device_root.pem"]
+            insecure_rim_test_roots = ["/abs/rim_root.pem"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.insecure_gpu_test_roots,
+            vec![PathBuf::from("/etc/warden/sim/nvidia/device_root.pem")]
+        );
+        assert_eq!(
+            c.insecure_rim_test_roots,
+            vec![PathBuf::from("/abs/rim_root.pem")]
+        );
+    }
+
+    #[test]
     fn tdx_settings() {
         let c = parse(
             r#"

@@ -206,3 +206,123 @@ impl GpuJudge {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::sync::Arc;
+
+    use warden_evidence::sim::nvidia::{
+        Arch, DeviceHierarchy, GpuProfile, RimHierarchy, RimPairFaults, SimRims,
+    };
+
+    use super::*;
+    use crate::rims::RimFile;
+    use crate::store::Store;
+
+    const NOW: UnixTime = UnixTime(1_767_225_600);
+
+    fn judge(dir: &tempfile::TempDir, rims: Option<SimRims>) -> GpuJudge {
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let rim_root = RimHierarchy::shared().root_der().to_vec();
+        let store_rims = RimStore::new(Arc::clone(&store));
+        if let Some(sim) = rims {
+            let verifier = RimVerifier::new(rim_root.clone());
+            let files = [(sim.driver_id, sim.driver), (sim.vbios_id, sim.vbios)]
+                .into_iter()
+                .map(|(id, body)| RimFile {
+                    source: id.clone(),
+                    rim: verifier.verify(NOW, &body).unwrap(),
+                    id,
+                    body,
+                })
+                .collect();
+            store_rims.import(files, NOW).unwrap();
+        }
+        GpuJudge::pinned(store_rims)
+            .with_insecure_test_roots(vec![
+                DeviceHierarchy::shared(Arch::Hopper).root_der().to_vec(),
+            ])
+            .with_insecure_rim_test_roots(vec![rim_root])
+    }
+
+    fn evidence(nonce: &[u8; 32]) -> v1::GpuEvidence {
+        let gpu = DeviceHierarchy::shared(Arch::Hopper)
+            .gpu(GpuProfile::hopper())
+            .unwrap();
+        v1::GpuEvidence {
+            report: gpu.report(nonce).unwrap(),
+            certificate_chain: gpu.chain_pem().into_bytes(),
+            arch: "HOPPER".to_owned(),
+            ocsp_responses: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn matching_rims_are_claimed() {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = RimHierarchy::shared()
+            .rims_for(&GpuProfile::hopper())
+            .unwrap();
+        let claims = judge(&dir, Some(sim))
+            .verify(NOW, &[evidence(&[5; 32])], &[5; 32])
+            .unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0]["simulated"], true);
+        assert_eq!(claims[0]["measurements_match"], true);
+        assert_eq!(claims[0]["rims_complete"], true);
+        assert_eq!(claims[0]["revocation"], "off");
+    }
+
+    #[test]
+    fn a_rim_mismatch_is_a_claim_not_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = RimPairFaults {
+            mismatch_at: vec![0],
+            ..RimPairFaults::default()
+        };
+        let sim = RimHierarchy::shared()
+            .rims_for_with(&GpuProfile::hopper(), &faults)
+            .unwrap();
+        let claims = judge(&dir, Some(sim))
+            .verify(NOW, &[evidence(&[5; 32])], &[5; 32])
+            .unwrap();
+        assert_eq!(claims[0]["measurements_match"], false, "{}", claims[0]);
+        assert_eq!(claims[0]["mismatched_indices"], json!([0]));
+        assert_eq!(claims[0]["rims_complete"], true);
+    }
+
+    #[test]
+    fn missing_rims_are_a_claim_not_a_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let claims = judge(&dir, None)
+            .verify(NOW, &[evidence(&[5; 32])], &[5; 32])
+            .unwrap();
+        assert_eq!(claims[0]["measurements_match"], false);
+        assert_eq!(claims[0]["rims_complete"], false);
+        assert_eq!(claims[0]["rim_ids"], json!([]));
+    }
+
+    #[test]
+    fn wrong_nonce_untrusted_root_and_too_many_gpus_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let judge = judge(&dir, None);
+        let e = judge
+            .verify(NOW, &[evidence(&[5; 32]), evidence(&[6; 32])], &[5; 32])
+            .unwrap_err();
+        assert!(matches!(e, GpuRefusal::Gpu { index: 1, .. }), "{e}");
+        let pinned_only = GpuJudge::pinned(RimStore::new(Arc::new(
+            Store::open(&dir.path().join("other")).unwrap(),
+        )));
+        let e = pinned_only
+            .verify(NOW, &[evidence(&[5; 32])], &[5; 32])
+            .unwrap_err();
+        assert!(matches!(e, GpuRefusal::Gpu { index: 0, .. }), "{e}");
+        let nine: Vec<_> = (0..9).map(|_| evidence(&[5; 32])).collect();
+        assert_eq!(
+            judge.verify(NOW, &nine, &[5; 32]).unwrap_err(),
+            GpuRefusal::TooMany(9)
+        );
+    }
+}

@@ -585,6 +585,23 @@ fn builtin_default_denies_simulated_document() {
 }
 
 #[test]
+fn dev_admits_simulated_gpus_but_not_a_wrong_nonce() {
+    let dev = dev_policy();
+    let mut gpu = good_gpu();
+    gpu["simulated"] = json!(true);
+    gpu["measurements_match"] = json!(false);
+    gpu["revocation"] = json!("off");
+    let mut doc = document(true);
+    doc["gpus"] = json!([gpu.clone(), gpu]);
+    assert_eq!(dev.evaluate(&doc).unwrap(), allowed());
+    doc["gpus"][1]["nonce_ok"] = json!(false);
+    assert_eq!(
+        dev.evaluate(&doc).unwrap().reasons,
+        reasons(&["gpus[1].nonce_ok is false: the GPU report is not for this attestation"])
+    );
+}
+
+#[test]
 fn dev_admits_simulated_and_denies_debug() {
     let dev = dev_policy();
     assert_eq!(dev.evaluate(&document(true)).unwrap(), allowed());
