@@ -3,7 +3,8 @@
 # fresh state directory, a key under the dev policy, a simulated confidential VM that attests,
 # gets the key sealed to its TEE key and decrypts a model, then a request the strict default
 # policy denies, with the reasons the operator sees. Runs it with a simulated SEV-SNP VM, then
-# with a simulated Intel TDX VM (quotes and DCAP collateral from a generated hierarchy). Arguments
+# with a simulated Intel TDX VM with two simulated NVIDIA GPUs (quotes and DCAP collateral, GPU
+# reports and signed RIMs, from generated hierarchies). Arguments
 # go to both runs (for example --dir DIR). Needs only the Rust toolchain.
 #
 # With ../shared/vectors present (or WARDEN_VECTORS), it then also verifies a real AMD SEV-SNP
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 cargo build -q -p warden-verifier
 target/debug/warden-verifier demo --tee snp "$@"
 echo
-target/debug/warden-verifier demo --tee tdx "$@"
+target/debug/warden-verifier demo --tee tdx --gpus 2 "$@"
 
 vectors=${WARDEN_VECTORS:-../shared/vectors}
 if [ -d "$vectors/snp" ]; then

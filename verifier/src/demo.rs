@@ -20,12 +20,17 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce as AeadNonce, U
 use ring::rand::{SecureRandom, SystemRandom};
 use warden_agent::client;
 use warden_agent::collect::CpuSource;
+use warden_agent::collect::nvidia::GpuSource;
+use warden_agent::collect::sim::nvidia::SimulatedGpus;
 use warden_agent::collect::sim::{SimulatedSnp, SimulatedTdx};
 use warden_agent::model;
+use warden_evidence::nvidia::rim::RimVerifier;
+use warden_evidence::sim::nvidia::{GpuProfile, RimHierarchy};
 use warden_evidence::snp::Product;
 use warden_verifier::collateral;
 use warden_verifier::config::{Config, TestRoot};
 use warden_verifier::keys::{KeyId, KeyMaterial};
+use warden_verifier::rims::{RimFile, RimStore};
 use warden_verifier::service::{self, DecisionRecord, Limits, VerifierState};
 
 const ALLOWED_KEY: &str = "demo-model";
@@ -41,7 +46,7 @@ pub(crate) enum DemoTee {
 }
 
 /// Runs the demo; state goes to `dir` or a temporary directory removed afterwards.
-pub(crate) fn run(dir: Option<PathBuf>, tee: DemoTee) -> anyhow::Result<()> {
+pub(crate) fn run(dir: Option<PathBuf>, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
     let temp;
     let root = match dir {
         Some(dir) => {
@@ -62,19 +67,36 @@ pub(crate) fn run(dir: Option<PathBuf>, tee: DemoTee) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(demo(&root, tee))
+    runtime.block_on(demo(&root, tee, gpus))
 }
 
 fn step(text: &str) {
     println!("\n== {text}");
 }
 
-async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
-    let tee_name = match tee {
-        DemoTee::Snp => "SEV-SNP",
-        DemoTee::Tdx => "TDX",
+async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
+    let (tee_name, sub) = match tee {
+        DemoTee::Snp => ("SEV-SNP", "snp"),
+        DemoTee::Tdx => ("TDX", "tdx"),
     };
-    println!("Warden demo ({tee_name}): state in {}", root.display());
+    // One subdirectory per TEE, so that both runs of scripts/demo.sh can share --dir; a second
+    // run into the same one would find its keys already there.
+    let root = &root.join(sub);
+    if root.exists() {
+        bail!(
+            "{} already holds a demo run; give another --dir or remove it",
+            root.display()
+        );
+    }
+    let gpu_note = if gpus == 0 {
+        String::new()
+    } else {
+        format!(" with {gpus} GPU(s)")
+    };
+    println!(
+        "Warden demo ({tee_name}{gpu_note}): state in {}",
+        root.display()
+    );
 
     step("1. The model owner encrypts a model and records its manifest");
     let plain = root.join("owner/model");
@@ -137,6 +159,26 @@ async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
         }
     };
 
+    let gpu_source = if gpus == 0 {
+        GpuSource::None
+    } else {
+        let sim = SimulatedGpus::open_or_create(&root.join("agent"), gpus)?;
+        let device_root = sim
+            .device_root_path()
+            .context("the simulated GPUs have no device root file")?;
+        println!(
+            "   and {gpus} simulated Hopper GPU(s): a generated 5-certificate device chain each \
+             (P-384, FWID extension); device root at {}",
+            device_root.display()
+        );
+        config.insecure_gpu_test_roots = vec![device_root];
+        let rim_root = root.join("rims/rim_root.der");
+        std::fs::create_dir_all(root.join("rims"))?;
+        std::fs::write(&rim_root, RimHierarchy::shared().root_der())?;
+        config.insecure_rim_test_roots = vec![rim_root];
+        GpuSource::Simulated(Box::new(sim))
+    };
+
     step("3. The verifier starts on loopback and the operator adds two keys");
     let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
     let sink = Arc::clone(&records);
@@ -147,6 +189,25 @@ async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
     }));
     let now = service::SystemClock;
     use warden_verifier::service::Clock as _;
+    if gpus > 0 {
+        // The GPU vendor's signed reference values (RIMs) for the simulated driver and VBIOS,
+        // signed by a generated CoRIM hierarchy, go into the verifier's RIM store.
+        let sim = RimHierarchy::shared().rims_for(&GpuProfile::hopper())?;
+        let verifier = RimVerifier::new(RimHierarchy::shared().root_der().to_vec());
+        let mut files = Vec::new();
+        for (id, body) in [(sim.driver_id, sim.driver), (sim.vbios_id, sim.vbios)] {
+            let rim = verifier.verify(now.now(), &body)?;
+            files.push(RimFile {
+                source: format!("demo:{id}"),
+                id,
+                body,
+                rim,
+            });
+        }
+        for e in RimStore::new(Arc::clone(state.store())).import(files, now.now())? {
+            println!("   RIM import: {} {:?}", e.id, e.outcome);
+        }
+    }
     if let Some(dir) = &tdx_collateral {
         let items = collateral::read_path(dir)?;
         let judge = state.tdx().context("the verifier has no TDX judge")?;
@@ -192,8 +253,14 @@ async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
     step("4. The agent attests and asks for the model key");
     let url = format!("http://{addr}");
     let mut verifier = client::connect(&url).await?;
-    let released =
-        client::attest(&mut verifier, &source, &manifest, &[ALLOWED_KEY.to_owned()]).await?;
+    let released = client::attest_with_gpus(
+        &mut verifier,
+        &source,
+        &gpu_source,
+        &manifest,
+        &[ALLOWED_KEY.to_owned()],
+    )
+    .await?;
     let record = last_record(&records)?;
     let claims = record.claims.clone().unwrap_or_default();
     println!("   decision {}: allow", released.correlation_id);
@@ -207,7 +274,22 @@ async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
         );
     }
     println!("   claims the policy saw:");
-    for line in serde_json::to_string_pretty(&claims)?.lines() {
+    let mut shown = claims.clone();
+    // 64 measurement digests per GPU would drown the rest; the policy sees them all.
+    if let Some(gpus) = shown
+        .get_mut("gpus")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for gpu in gpus.iter_mut().filter_map(serde_json::Value::as_object_mut) {
+            for field in ["measurements", "measurement_indices"] {
+                if let Some(list) = gpu.get(field).and_then(serde_json::Value::as_array) {
+                    let note = format!("({} entries, not shown)", list.len());
+                    gpu.insert(field.to_owned(), serde_json::Value::String(note));
+                }
+            }
+        }
+    }
+    for line in serde_json::to_string_pretty(&shown)?.lines() {
         println!("     {line}");
     }
     let Some(key) = released.keys.iter().find(|k| k.key_id == ALLOWED_KEY) else {
@@ -235,7 +317,15 @@ async fn demo(root: &Path, tee: DemoTee) -> anyhow::Result<()> {
     );
 
     step("6. The agent asks for a key whose strict policy does not admit simulated evidence");
-    match client::attest(&mut verifier, &source, &manifest, &[DENIED_KEY.to_owned()]).await {
+    match client::attest_with_gpus(
+        &mut verifier,
+        &source,
+        &gpu_source,
+        &manifest,
+        &[DENIED_KEY.to_owned()],
+    )
+    .await
+    {
         Ok(_) => bail!("the strict default policy released a key to simulated evidence"),
         Err(client::AgentError::Refused {
             code,

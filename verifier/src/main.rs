@@ -69,6 +69,10 @@ enum Command {
         /// The simulated TEE of the confidential VM.
         #[arg(long, value_enum, default_value = "snp")]
         tee: demo::DemoTee,
+        /// Simulated NVIDIA Hopper GPUs in the confidential VM (0 to 8), each with its device
+        /// certificate chain, and signed reference values (RIMs) in the verifier's store.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=8))]
+        gpus: u8,
     },
 }
 
@@ -383,7 +387,7 @@ fn main() -> ExitCode {
         Command::Serve(config) => serve(&config),
         Command::Keys { command } => keys(command),
         #[cfg(feature = "demo")]
-        Command::Demo { dir, tee } => demo::run(dir, tee),
+        Command::Demo { dir, tee, gpus } => demo::run(dir, tee, usize::from(gpus)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
