@@ -12,13 +12,13 @@
 //! Attestation reads only memory: [`CollateralCache::current`] reloads from the database when
 //! its generation counter moved (an import by another process), which is one small query.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use warden_evidence::UnixTime;
 use warden_evidence::tdx::{AddOutcome, CollateralItem, CollateralSet, TdxError};
 
+use crate::bundle::{self, BundleError};
 use crate::store::{CollateralRow, Store, StoreError};
 
 /// Largest collateral file read (a TCB info response is about 10 KiB; a CRL can grow).
@@ -243,41 +243,9 @@ fn load(store: &Store) -> Result<(i64, CollateralSet), CollateralError> {
 ///
 /// [`CollateralError`] naming the file.
 pub fn read_path(path: &Path) -> Result<Vec<(String, CollateralItem)>, CollateralError> {
-    let read_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CollateralError::Read { path, source }
-    };
-    let meta = fs::metadata(path).map_err(read_err(path))?;
-    let files = if meta.is_dir() {
-        let mut files = Vec::new();
-        for entry in fs::read_dir(path).map_err(read_err(path))? {
-            let entry = entry.map_err(read_err(path))?;
-            let child = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if fs::metadata(&child).map_err(read_err(&child))?.is_dir() {
-                return Err(CollateralError::Nested { path: child });
-            }
-            files.push(child);
-        }
-        files.sort();
-        if files.is_empty() {
-            return Err(CollateralError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
     let mut items = Vec::new();
-    for file in files {
-        let len = fs::metadata(&file).map_err(read_err(&file))?.len();
-        if len > MAX_FILE_BYTES {
-            return Err(CollateralError::TooLarge { path: file, len });
-        }
-        let bytes = fs::read(&file).map_err(read_err(&file))?;
+    for file in bundle::files(path)? {
+        let bytes = bundle::read(&file, MAX_FILE_BYTES)?;
         let parsed =
             CollateralItem::parse_file(&bytes).map_err(|source| CollateralError::Parse {
                 path: file.clone(),
@@ -287,6 +255,17 @@ pub fn read_path(path: &Path) -> Result<Vec<(String, CollateralItem)>, Collatera
         items.extend(parsed.into_iter().map(|item| (source.clone(), item)));
     }
     Ok(items)
+}
+
+impl From<BundleError> for CollateralError {
+    fn from(e: BundleError) -> Self {
+        match e {
+            BundleError::Read { path, source } => Self::Read { path, source },
+            BundleError::Empty { path } => Self::Empty { path },
+            BundleError::Nested { path } => Self::Nested { path },
+            BundleError::TooLarge { path, len } => Self::TooLarge { path, len },
+        }
+    }
 }
 
 /// A [`CollateralSet`] holding everything under `path`, for offline verification

@@ -3,6 +3,7 @@
 //! This crate holds what touches the outside world (files, the pinned roots, later the network
 //! and storage); parsing and cryptographic checks live in `warden-evidence`.
 
+mod bundle;
 pub mod claims;
 pub mod collateral;
 pub mod config;

@@ -18,7 +18,6 @@
 //! in the name must equal the signed one. The id is only a lookup key: at use the RIM's signed
 //! kind and version must equal the report's signed driver or VBIOS version.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use warden_evidence::nvidia::rim::{
     self, CompareError, RimError, RimKind, RimVerifier, VerifiedRim,
 };
 
+use crate::bundle::{self, BundleError};
 use crate::store::{RimRow, Store, StoreError};
 
 /// Largest RIM file read (NVIDIA's RIMs are under 100 KiB; the parser refuses over 1 MiB).
@@ -84,6 +84,20 @@ pub enum RimStoreError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<BundleError> for RimStoreError {
+    fn from(e: BundleError) -> Self {
+        match e {
+            BundleError::Read { path, source } => Self::Read {
+                path,
+                reason: source,
+            },
+            BundleError::Empty { path } => Self::Empty { path },
+            BundleError::Nested { path } => Self::Nested { path },
+            BundleError::TooLarge { path, len } => Self::TooLarge { path, len },
+        }
+    }
 }
 
 /// A verified RIM read from a file, with its id.
@@ -206,35 +220,7 @@ pub fn read_path(
     verifier: &RimVerifier,
     at: UnixTime,
 ) -> Result<Vec<RimFile>, RimStoreError> {
-    let read_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |reason| RimStoreError::Read { path, reason }
-    };
-    let meta = fs::metadata(path).map_err(read_err(path))?;
-    let files = if meta.is_dir() {
-        let mut files = Vec::new();
-        for entry in fs::read_dir(path).map_err(read_err(path))? {
-            let entry = entry.map_err(read_err(path))?;
-            let child = entry.path();
-            if entry.file_name().to_string_lossy().starts_with('.') {
-                continue;
-            }
-            if fs::metadata(&child).map_err(read_err(&child))?.is_dir() {
-                return Err(RimStoreError::Nested { path: child });
-            }
-            files.push(child);
-        }
-        files.sort();
-        if files.is_empty() {
-            return Err(RimStoreError::Empty {
-                path: path.to_path_buf(),
-            });
-        }
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
-    files
+    bundle::files(path)?
         .into_iter()
         .map(|file| read_file(&file, verifier, at))
         .collect()
@@ -250,18 +236,7 @@ pub fn read_file(
     verifier: &RimVerifier,
     at: UnixTime,
 ) -> Result<RimFile, RimStoreError> {
-    let read_err = |reason| RimStoreError::Read {
-        path: file.to_path_buf(),
-        reason,
-    };
-    let len = fs::metadata(file).map_err(read_err)?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(RimStoreError::TooLarge {
-            path: file.to_path_buf(),
-            len,
-        });
-    }
-    let body = fs::read(file).map_err(read_err)?;
+    let body = bundle::read(file, MAX_FILE_BYTES)?;
     let rim = verifier
         .verify(at, &body)
         .map_err(|reason| RimStoreError::Verify {
@@ -540,6 +515,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use std::path::PathBuf;
+
+    use std::fs;
 
     use super::*;
 
