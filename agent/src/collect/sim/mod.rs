@@ -123,6 +123,47 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CollectError> {
     fs::read(path).map_err(CollectError::io("read", path))
 }
 
+/// Writes a generated hierarchy's export (`hierarchy.json`, 0600: it holds private keys) and its
+/// root certificate (`root_file`, 0644, for the verifier's configuration) into `dir`.
+fn save_hierarchy<T: serde::Serialize>(
+    dir: &Path,
+    export: &T,
+    root_file: &str,
+    root_pem: &str,
+) -> Result<(), CollectError> {
+    let path = dir.join(HIERARCHY_FILE);
+    let json = zeroize::Zeroizing::new(
+        serde_json::to_vec_pretty(export)
+            .map_err(|_| malformed(&path, "cannot encode the hierarchy"))?,
+    );
+    write_file(&path, &json, 0o600)?;
+    write_file(&dir.join(root_file), root_pem.as_bytes(), 0o644)
+}
+
+/// Reads the export [`save_hierarchy`] wrote; `what` names the file's expected content in the
+/// error.
+fn load_hierarchy<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    what: &'static str,
+) -> Result<T, CollectError> {
+    let path = dir.join(HIERARCHY_FILE);
+    let json = zeroize::Zeroizing::new(read_file(&path)?);
+    serde_json::from_slice(&json).map_err(|_| malformed(&path, what))
+}
+
+/// Puts `root_file` back when it no longer holds `root_pem` (it only restates the hierarchy's
+/// root, which the verifier's configuration names).
+fn restore_root(dir: &Path, root_file: &str, root_pem: &str) -> Result<(), CollectError> {
+    let path = dir.join(root_file);
+    if fs::read(&path).ok().as_deref() != Some(root_pem.as_bytes()) {
+        replace_file(&path, root_pem.as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// The file holding a simulated hierarchy's export, in its directory.
+const HIERARCHY_FILE: &str = "hierarchy.json";
+
 fn malformed(path: &Path, reason: &'static str) -> CollectError {
     CollectError::Malformed {
         path: path.to_path_buf(),

@@ -20,7 +20,6 @@
 //! same in the leaf's extension and in the report's TLV 20, so every FWID check still holds;
 //! the GPUs share the hierarchy's BROM CA, which real GPUs do not (each has its own).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use rand_core::{OsRng, RngCore, UnwrapErr};
@@ -28,16 +27,13 @@ use sha2::{Digest, Sha384};
 use warden_evidence::sim::nvidia::{
     Arch, DeviceHierarchy, DeviceHierarchyExport, GpuProfile, SimGpu,
 };
-use zeroize::Zeroizing;
 
-use super::{Held, create_once, malformed, read_file, replace_file, write_file};
+use super::{Held, create_once, load_hierarchy, restore_root, save_hierarchy};
 use crate::collect::CollectError;
 use crate::collect::nvidia::{GpuEvidence, MAX_GPUS};
 
 /// The GPUs' directory under `<state_dir>/sim/`.
 const DIR_NAME: &str = "nvidia";
-/// The hierarchy export.
-const HIERARCHY_FILE: &str = "hierarchy.json";
 /// The generated device root, for verifiers.
 const DEVICE_ROOT_FILE: &str = "device_root.pem";
 
@@ -164,35 +160,19 @@ fn arch_name(arch: Arch) -> &'static str {
 
 fn create(dir: &Path) -> Result<(), CollectError> {
     let hierarchy = DeviceHierarchy::generate(Arch::Hopper, UnwrapErr(OsRng).next_u64());
-    let export = hierarchy.export()?;
-    let json = Zeroizing::new(
-        serde_json::to_vec_pretty(&export)
-            .map_err(|_| malformed(&dir.join(HIERARCHY_FILE), "cannot encode the hierarchy"))?,
-    );
-    write_file(&dir.join(HIERARCHY_FILE), &json, 0o600)?;
-    write_file(
-        &dir.join(DEVICE_ROOT_FILE),
-        hierarchy.root_pem().as_bytes(),
-        0o644,
+    save_hierarchy(
+        dir,
+        &hierarchy.export()?,
+        DEVICE_ROOT_FILE,
+        &hierarchy.root_pem(),
     )
 }
 
 fn load(dir: &Path) -> Result<DeviceHierarchy, CollectError> {
-    let path = dir.join(HIERARCHY_FILE);
-    let json = Zeroizing::new(read_file(&path)?);
-    let export: DeviceHierarchyExport = serde_json::from_slice(&json).map_err(|_| {
-        malformed(
-            &path,
-            "not a simulated NVIDIA device hierarchy (JSON export)",
-        )
-    })?;
+    let export: DeviceHierarchyExport =
+        load_hierarchy(dir, "not a simulated NVIDIA device hierarchy (JSON export)")?;
     let hierarchy = DeviceHierarchy::import(&export)?;
-    // device_root.pem only restates the hierarchy's root; put it back if it went missing.
-    let root_path = dir.join(DEVICE_ROOT_FILE);
-    let root_pem = hierarchy.root_pem();
-    if fs::read(&root_path).ok().as_deref() != Some(root_pem.as_bytes()) {
-        replace_file(&root_path, root_pem.as_bytes(), 0o644)?;
-    }
+    restore_root(dir, DEVICE_ROOT_FILE, &hierarchy.root_pem())?;
     Ok(hierarchy)
 }
 
@@ -203,6 +183,9 @@ mod tests {
     use warden_evidence::UnixTime;
     use warden_evidence::nvidia::GpuVerifier;
 
+    use std::fs;
+
+    use super::super::HIERARCHY_FILE;
     use super::*;
 
     /// 2026-06-01T00:00:00Z: inside the simulated chain's validity.

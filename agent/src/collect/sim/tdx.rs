@@ -30,15 +30,15 @@ use warden_evidence::sim::tdx::{
     CollateralProfile, IntelHierarchy, PlatformProfile, QuoteVersion, SimCollateral, SimPlatform,
     TdProfile, TdxHierarchyExport,
 };
-use zeroize::Zeroizing;
 
-use super::{Held, create_once, make_dir, malformed, read_file, replace_file, write_file};
+use super::{
+    Held, create_once, load_hierarchy, make_dir, malformed, replace_file, restore_root,
+    save_hierarchy,
+};
 use crate::collect::{CollectError, CpuEvidence, Tee};
 
 /// The CVM's directory under `<state_dir>/sim/`.
 const DIR_NAME: &str = "tdx";
-/// The hierarchy export.
-const HIERARCHY_FILE: &str = "hierarchy.json";
 /// The root CA certificate, PEM.
 const ROOT_CA_FILE: &str = "root_ca.pem";
 /// The collateral directory.
@@ -250,31 +250,19 @@ fn usable_until(dir: &Path, now: UnixTime) -> Option<UnixTime> {
 /// Generates a CVM into `dir`.
 fn create(dir: &Path) -> Result<(), CollectError> {
     let hierarchy = IntelHierarchy::generate(UnwrapErr(OsRng).next_u64());
-    let export = hierarchy.export()?;
-    let json = Zeroizing::new(
-        serde_json::to_vec_pretty(&export)
-            .map_err(|_| malformed(&dir.join(HIERARCHY_FILE), "cannot encode the hierarchy"))?,
-    );
-    write_file(&dir.join(HIERARCHY_FILE), &json, 0o600)?;
-    write_file(
-        &dir.join(ROOT_CA_FILE),
-        hierarchy.root_ca_pem().as_bytes(),
-        0o644,
+    save_hierarchy(
+        dir,
+        &hierarchy.export()?,
+        ROOT_CA_FILE,
+        &hierarchy.root_ca_pem(),
     )
 }
 
 fn load(dir: &Path) -> Result<SimulatedTdx, CollectError> {
-    let path = dir.join(HIERARCHY_FILE);
-    let json = Zeroizing::new(read_file(&path)?);
-    let export: TdxHierarchyExport = serde_json::from_slice(&json)
-        .map_err(|_| malformed(&path, "not a simulated TDX hierarchy (JSON export)"))?;
+    let export: TdxHierarchyExport =
+        load_hierarchy(dir, "not a simulated TDX hierarchy (JSON export)")?;
     let hierarchy = IntelHierarchy::import(&export)?;
-    // root_ca.pem only restates the hierarchy's root; put it back if it went missing.
-    let root_path = dir.join(ROOT_CA_FILE);
-    let root_pem = hierarchy.root_ca_pem();
-    if fs::read(&root_path).ok().as_deref() != Some(root_pem.as_bytes()) {
-        replace_file(&root_path, root_pem.as_bytes(), 0o644)?;
-    }
+    restore_root(dir, ROOT_CA_FILE, &hierarchy.root_ca_pem())?;
     Ok(SimulatedTdx::new(
         Held::Owned(Box::new(hierarchy)),
         Some(dir.to_path_buf()),
