@@ -12,6 +12,7 @@
 mod cert;
 mod claims;
 mod error;
+pub mod ocsp;
 pub mod rim;
 pub mod spdm;
 mod verify;

@@ -230,6 +230,9 @@ pub struct VerifiedRim {
     pub valid_until: UnixTime,
     /// Subject of the signing (leaf) certificate, RFC 4514 form.
     pub signer: String,
+    /// The verified chain from `KeyInfo`, DER, signer first, ending in the trust anchor: the
+    /// certificates whose revocation is checked by OCSP.
+    pub chain: Vec<Vec<u8>>,
 }
 
 impl VerifiedRim {
@@ -276,25 +279,7 @@ impl RimVerifier {
     /// Parses `xml`, verifies its enveloped signature and certificate chain at `now`, and returns
     /// its signed content.
     pub fn verify(&self, now: UnixTime, xml: &[u8]) -> Result<VerifiedRim, RimError> {
-        if xml.len() > MAX_RIM_LEN {
-            return Err(RimError::TooLarge { len: xml.len() });
-        }
-        if contains(xml, b"<!DOCTYPE") || contains(xml, b"<!ENTITY") {
-            return Err(RimError::Dtd);
-        }
-        let text = std::str::from_utf8(xml).map_err(|e| RimError::Xml(e.to_string()))?;
-        let options = ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: MAX_NODES,
-            // External entities are never resolved (no DTD is accepted anyway).
-            ..ParsingOptions::default()
-        };
-        let doc = Document::parse_with_options(text, options).map_err(|e| match e {
-            roxmltree::Error::DtdDetected => RimError::Dtd,
-            e => RimError::Xml(e.to_string()),
-        })?;
-        check_restricted(&doc)?;
-
+        let doc = parse_document(xml)?;
         let root = doc.root_element();
         let sig = find_signature(&doc)?;
         let parts = signature_parts(sig)?;
@@ -330,6 +315,7 @@ impl RimVerifier {
             valid_from: chain.valid_from,
             valid_until: chain.valid_until,
             signer: chain.signer,
+            chain: parts.certs,
         })
     }
 
@@ -474,6 +460,40 @@ fn find_signature<'a, 'i>(doc: &'a Document<'i>) -> Result<Node<'a, 'i>, RimErro
         });
     }
     Ok(sig)
+}
+
+/// Parses a RIM document with the restrictions of [`RimVerifier::verify`]: size, no DTD, node
+/// limit, restricted XML.
+fn parse_document(xml: &[u8]) -> Result<Document<'_>, RimError> {
+    if xml.len() > MAX_RIM_LEN {
+        return Err(RimError::TooLarge { len: xml.len() });
+    }
+    if contains(xml, b"<!DOCTYPE") || contains(xml, b"<!ENTITY") {
+        return Err(RimError::Dtd);
+    }
+    let text = std::str::from_utf8(xml).map_err(|e| RimError::Xml(e.to_string()))?;
+    let options = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_NODES,
+        // External entities are never resolved (no DTD is accepted anyway).
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(text, options).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => RimError::Dtd,
+        e => RimError::Xml(e.to_string()),
+    })?;
+    check_restricted(&doc)?;
+    Ok(doc)
+}
+
+/// The certificates of a RIM's `KeyInfo` (DER, leaf first), **not verified**: for tools that
+/// need the chain of a RIM before or without verifying it (the simulator's OCSP stapler).
+/// Verification goes through [`RimVerifier::verify`], whose [`VerifiedRim::chain`] is the
+/// verified one.
+pub fn document_chain(xml: &[u8]) -> Result<Vec<Vec<u8>>, RimError> {
+    let doc = parse_document(xml)?;
+    let sig = find_signature(&doc)?;
+    Ok(signature_parts(sig)?.certs)
 }
 
 struct SignatureParts<'a, 'i> {

@@ -21,6 +21,7 @@
 //! `blackwell_575.32_*`; the tests compare layouts with them field by field.
 
 mod cert;
+mod ocsp;
 mod report;
 mod rim;
 #[cfg(test)]
@@ -42,6 +43,7 @@ use x509_cert::name::RdnSequence;
 use zeroize::Zeroizing;
 
 use self::cert::{CertFields, Issuer, Role};
+pub use self::ocsp::{OcspFaults, OcspSpec, SimCertStatus, SimOcspResponder};
 pub use self::rim::{
     RIM_CA_CN, RIM_L3_CN, RIM_ROOT_CN, RIM_SIGNER_CN, RimEntry, RimFaults, RimHierarchy,
     RimHierarchyExport, RimPairFaults, RimProfile, SIGNER_NOT_AFTER, SIGNER_NOT_BEFORE, SimRims,
@@ -337,6 +339,32 @@ impl DeviceHierarchy {
             name: subject,
             key,
         })
+    }
+
+    /// The hierarchy's simulated OCSP responder: a delegated responder certificate issued by
+    /// the root, its key derived from the root certificate.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Der`] if encoding fails.
+    pub fn ocsp_responder(&self) -> Result<SimOcspResponder, SimError> {
+        SimOcspResponder::new("Device", &self.root.der, &self.root.name, &self.root.key)
+    }
+
+    /// OCSP responses for the certificates of `gpu`'s chain that are checked by OCSP
+    /// ([`crate::nvidia::ocsp::DEVICE_CHAIN_OCSP`]: BROM, Provisioner ICA, Identity CA), in
+    /// that order, as `spec` says: what an agent staples to the evidence.
+    ///
+    /// # Errors
+    ///
+    /// As [`SimOcspResponder::respond`].
+    pub fn staple(&self, gpu: &SimGpu, spec: &OcspSpec) -> Result<Vec<Vec<u8>>, SimError> {
+        let responder = self.ocsp_responder()?;
+        let chain = gpu.chain_der();
+        crate::nvidia::ocsp::DEVICE_CHAIN_OCSP
+            .filter_map(|i| Some((chain.get(i)?, chain.get(i.checked_add(1)?)?)))
+            .map(|(cert, issuer)| responder.respond(cert, issuer, spec))
+            .collect()
     }
 
     /// The architecture whose chain this mimics.

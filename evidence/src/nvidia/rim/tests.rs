@@ -26,6 +26,7 @@ fn rim(kind: RimKind, measurements: Vec<RimMeasurement>) -> VerifiedRim {
         valid_from: UnixTime(0),
         valid_until: UnixTime(0),
         signer: String::new(),
+        chain: Vec::new(),
     }
 }
 

@@ -294,6 +294,33 @@ impl RimHierarchy {
         })
     }
 
+    /// The hierarchy's simulated OCSP responder: a delegated responder certificate issued by
+    /// the root.
+    ///
+    /// # Errors
+    ///
+    /// [`SimError::Der`] if encoding fails.
+    pub fn ocsp_responder(&self) -> Result<super::SimOcspResponder, SimError> {
+        super::SimOcspResponder::new("RIM", &self.root.der, &self.root.name, &self.root.key)
+    }
+
+    /// OCSP responses, as `spec` says, for the certificates of `rim`'s chain checked by OCSP
+    /// ([`crate::nvidia::ocsp::RIM_CHAIN_OCSP`]: signer, L3, CA), read from the document's
+    /// `KeyInfo`, in that order.
+    ///
+    /// # Errors
+    ///
+    /// As [`super::SimOcspResponder::respond`]; [`SimError::Der`] when `rim` carries no
+    /// decodable 4-certificate chain.
+    pub fn staple(&self, rim: &[u8], spec: &super::OcspSpec) -> Result<Vec<Vec<u8>>, SimError> {
+        let responder = self.ocsp_responder()?;
+        let chain = crate::nvidia::rim::document_chain(rim).map_err(|_| internal())?;
+        crate::nvidia::ocsp::RIM_CHAIN_OCSP
+            .filter_map(|i| Some((chain.get(i)?, chain.get(i.checked_add(1)?)?)))
+            .map(|(cert, issuer)| responder.respond(cert, issuer, spec))
+            .collect()
+    }
+
     /// The seed this hierarchy was generated from.
     pub fn seed(&self) -> u64 {
         self.seed
