@@ -2,7 +2,13 @@
 //! generated hierarchies. Each accepted and refused response is checked with its specific
 //! result.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use warden_evidence::UnixTime;
 use warden_evidence::nvidia::ocsp::{
