@@ -107,6 +107,33 @@ pub struct Config {
     /// The online collateral fetcher (`[tdx_collateral]`); `None` (the default): offline only,
     /// collateral comes from `warden-verifier collateral import`.
     pub collateral_fetch: Option<CollateralFetch>,
+    /// Revocation checks of NVIDIA GPU and RIM certificates (`[gpu_revocation]`).
+    pub gpu_revocation: GpuRevocation,
+}
+
+/// `[gpu_revocation]`: how NVIDIA certificates are checked for revocation (see
+/// [`crate::revocation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuRevocation {
+    /// `stapled` (the default), `online` or `off`.
+    pub mode: crate::revocation::RevocationMode,
+    /// The OCSP responder for `online` (required there, refused elsewhere).
+    pub ocsp_url: Option<String>,
+    /// Timeout of one OCSP request.
+    pub timeout: Duration,
+    /// Send a nonce in `online` requests and require it echoed (default true).
+    pub online_nonce: bool,
+}
+
+impl Default for GpuRevocation {
+    fn default() -> Self {
+        Self {
+            mode: crate::revocation::RevocationMode::Stapled,
+            ocsp_url: None,
+            timeout: Duration::from_secs(10),
+            online_nonce: true,
+        }
+    }
 }
 
 /// Where and how often to fetch Intel DCAP collateral.
@@ -167,6 +194,16 @@ struct RawConfig {
     #[serde(default)]
     insecure_rim_test_roots: Vec<PathBuf>,
     tdx_collateral: Option<RawCollateralFetch>,
+    gpu_revocation: Option<RawGpuRevocation>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGpuRevocation {
+    mode: Option<String>,
+    ocsp_url: Option<String>,
+    timeout_secs: Option<u64>,
+    online_nonce: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,6 +250,7 @@ impl Config {
             insecure_gpu_test_roots: Vec::new(),
             insecure_rim_test_roots: Vec::new(),
             collateral_fetch: None,
+            gpu_revocation: GpuRevocation::default(),
         }
     }
 
@@ -320,8 +358,59 @@ impl Config {
         if let Some(fetch) = raw.tdx_collateral {
             config.collateral_fetch = parse_fetch(fetch)?;
         }
+        if let Some(revocation) = raw.gpu_revocation {
+            config.gpu_revocation = parse_revocation(revocation)?;
+        }
         Ok(config)
     }
+}
+
+fn parse_revocation(raw: RawGpuRevocation) -> Result<GpuRevocation, ParseError> {
+    use crate::revocation::RevocationMode;
+    let mut out = GpuRevocation::default();
+    if let Some(mode) = raw.mode {
+        out.mode = RevocationMode::parse(&mode).ok_or_else(|| {
+            ParseError::Value(format!(
+                "gpu_revocation.mode = {mode:?} is not one of \"stapled\", \"online\", \"off\""
+            ))
+        })?;
+    }
+    match (&raw.ocsp_url, out.mode) {
+        (None, RevocationMode::Online) => {
+            return Err(ParseError::Value(
+                "gpu_revocation.mode = \"online\" needs ocsp_url (NVIDIA's is \
+                 \"https://ocsp.ndis.nvidia.com/\")"
+                    .to_owned(),
+            ));
+        }
+        (Some(url), RevocationMode::Online) => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(ParseError::Value(format!(
+                    "gpu_revocation.ocsp_url = {url:?} is not an http(s) URL"
+                )));
+            }
+            out.ocsp_url = Some(url.clone());
+        }
+        (Some(_), mode) => {
+            return Err(ParseError::Value(format!(
+                "gpu_revocation.ocsp_url is only used with mode = \"online\" (mode is {:?})",
+                mode.name()
+            )));
+        }
+        (None, _) => {}
+    }
+    if let Some(secs) = raw.timeout_secs {
+        if !(1..=120).contains(&secs) {
+            return Err(ParseError::Value(format!(
+                "gpu_revocation.timeout_secs = {secs} is outside 1..=120"
+            )));
+        }
+        out.timeout = Duration::from_secs(secs);
+    }
+    if let Some(nonce) = raw.online_nonce {
+        out.online_nonce = nonce;
+    }
+    Ok(out)
 }
 
 fn parse_fetch(raw: RawCollateralFetch) -> Result<Option<CollateralFetch>, ParseError> {

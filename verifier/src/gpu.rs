@@ -8,7 +8,10 @@ use warden_evidence::nvidia::rim::{RimVerifier, VerifiedRim};
 use warden_evidence::nvidia::{GpuError, GpuVerifier, decode_chain};
 use warden_proto::v1;
 
+use crate::revocation::{ChainKind, Revocation, RevocationMode};
 use crate::rims::{self, RimStore};
+use warden_evidence::nvidia::ocsp::{DEVICE_CHAIN_OCSP, OcspCertStatus, RIM_CHAIN_OCSP};
+use warden_evidence::nvidia::rim::RimKind;
 
 /// The most GPUs one attestation may carry.
 pub const MAX_GPUS: usize = 8;
@@ -41,6 +44,7 @@ pub struct GpuJudge {
     rims: RimStore,
     rim_verifier: RimVerifier,
     rim_test: Vec<RimVerifier>,
+    revocation: Revocation,
 }
 
 impl std::fmt::Debug for GpuJudge {
@@ -48,13 +52,14 @@ impl std::fmt::Debug for GpuJudge {
         f.debug_struct("GpuJudge")
             .field("test_roots", &self.test.len())
             .field("rim_test_roots", &self.rim_test.len())
+            .field("revocation", &self.revocation.mode())
             .finish_non_exhaustive()
     }
 }
 
 impl GpuJudge {
     /// Verification against `device_root` (DER) and RIMs from `rims` verified against
-    /// `corim_root` (DER).
+    /// `corim_root` (DER), revocation `off` until [`GpuJudge::with_revocation`].
     pub fn new(device_root: &[u8], corim_root: &[u8], rims: RimStore) -> Self {
         Self {
             device: GpuVerifier::new(device_root.to_vec()),
@@ -63,7 +68,20 @@ impl GpuJudge {
             rims,
             rim_verifier: RimVerifier::new(corim_root.to_vec()),
             rim_test: Vec::new(),
+            revocation: Revocation::off(),
         }
+    }
+
+    /// Checks revocation of the device and RIM certificates as `revocation` says.
+    #[must_use]
+    pub fn with_revocation(mut self, revocation: Revocation) -> Self {
+        self.revocation = revocation;
+        self
+    }
+
+    /// The revocation mode.
+    pub fn revocation_mode(&self) -> RevocationMode {
+        self.revocation.mode()
     }
 
     /// The pinned NVIDIA roots and `rims`.
@@ -134,10 +152,8 @@ impl GpuJudge {
             index,
             reason: e.to_string(),
         };
-        let root = decode_chain(&gpu.certificate_chain)
-            .map_err(refuse)?
-            .pop()
-            .unwrap_or_default();
+        let ders = decode_chain(&gpu.certificate_chain).map_err(refuse)?;
+        let root = ders.last().cloned().unwrap_or_default();
         let test = if root == self.device_root {
             None
         } else {
@@ -161,6 +177,44 @@ impl GpuJudge {
                 reason: e.to_string(),
             })?;
 
+        // Revocation of the device chain and of each RIM's chain.
+        let revoked = |e: crate::revocation::RevocationError| GpuRefusal::Gpu {
+            index,
+            reason: e.to_string(),
+        };
+        let mut checked = self
+            .revocation
+            .check_chain(
+                now,
+                ChainKind::Device,
+                &ders,
+                DEVICE_CHAIN_OCSP,
+                &gpu.ocsp_responses,
+            )
+            .map_err(revoked)?;
+        for (_, _, rim) in &found {
+            let kind = match rim.kind {
+                RimKind::Driver => ChainKind::DriverRim,
+                _ => ChainKind::VbiosRim,
+            };
+            checked.extend(
+                self.revocation
+                    .check_chain(now, kind, &rim.chain, RIM_CHAIN_OCSP, &gpu.ocsp_responses)
+                    .map_err(revoked)?,
+            );
+        }
+        let revocation_status = match self.revocation.mode() {
+            RevocationMode::Off => {
+                warn!(
+                    gpu = index,
+                    "GPU certificate revocation not checked (mode off)"
+                );
+                "unchecked"
+            }
+            _ if checked.iter().any(|c| c.status == OcspCertStatus::Hold) => "hold",
+            _ => "good",
+        };
+
         let mut claims = serde_json::to_value(&verified.claims).map_err(|e| GpuRefusal::Gpu {
             index,
             reason: format!("claims do not serialise: {e}"),
@@ -183,7 +237,12 @@ impl GpuJudge {
         );
         object.insert("rim_ids".to_owned(), json!(matched.rim_ids));
         object.insert("rims_complete".to_owned(), json!(matched.rims_complete));
-        object.insert("revocation".to_owned(), json!("off"));
+        object.insert(
+            "revocation".to_owned(),
+            json!(self.revocation.mode().name()),
+        );
+        object.insert("revocation_status".to_owned(), json!(revocation_status));
+        object.insert("revocation_checked".to_owned(), json!(checked));
         Ok(claims)
     }
 

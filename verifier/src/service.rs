@@ -535,6 +535,29 @@ impl VerifierState {
             }
             gpu = gpu.with_insecure_rim_test_roots(roots);
         }
+        let cache = crate::revocation::OcspCache::new(Arc::clone(&store));
+        let revocation = &config.gpu_revocation;
+        gpu = gpu.with_revocation(match (revocation.mode, &revocation.ocsp_url) {
+            (crate::revocation::RevocationMode::Off, _) => {
+                warn!(
+                    "gpu_revocation.mode = \"off\": NVIDIA certificate revocation is not \
+                     checked; GPU claims say revocation \"off\""
+                );
+                crate::revocation::Revocation::off()
+            }
+            (crate::revocation::RevocationMode::Online, Some(url)) => {
+                info!(url = %url, "GPU certificate revocation: online OCSP");
+                crate::revocation::Revocation::online(
+                    crate::revocation::OnlineOcsp {
+                        url: url.clone(),
+                        timeout: revocation.timeout,
+                        nonce: revocation.online_nonce,
+                    },
+                    Some(cache),
+                )
+            }
+            _ => crate::revocation::Revocation::stapled(Some(cache)),
+        });
         Ok(Self::new(
             store,
             broker,

@@ -1,6 +1,6 @@
 //! The verifier's persistent state: one SQLite database, `<state_dir>/warden.db`.
 //!
-//! Four tables live here (see `docs/storage.md`):
+//! Five tables live here (see `docs/storage.md`):
 //! - `nonces`: the server nonces handed to attesters (THREATS P1/P2). A nonce is consumed by a
 //!   single atomic `UPDATE … WHERE consumed_at IS NULL`, so exactly one of any number of
 //!   concurrent callers succeeds, including callers in other processes sharing the file.
@@ -12,6 +12,8 @@
 //!   verifiers poll to pick up imports made by another process.
 //! - `gpu_rims`: NVIDIA reference integrity manifests by RIM service id, each stored verbatim;
 //!   [`crate::rims`] verifies them and decides which of two RIMs with one id is kept.
+//! - `gpu_ocsp`: OCSP responses for NVIDIA certificates by serial and issuer key hash, stored
+//!   verbatim; [`crate::revocation`] verifies them on every use.
 //!
 //! Durability: the database runs in WAL mode with `synchronous=NORMAL`, which survives a process
 //! crash but may lose the last commits on power loss. For nonces that is harmless: a nonce that
@@ -86,10 +88,53 @@ const MIGRATIONS: &[&str] = &[
          source      TEXT    NOT NULL,
          stored_at   INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 4: the OCSP cache for NVIDIA device and RIM certificates, one row per certificate a
+    // response answers for (a response is verified on every use).
+    "CREATE TABLE gpu_ocsp (
+         serial          TEXT    NOT NULL,
+         issuer_key_hash TEXT    NOT NULL,
+         body            BLOB    NOT NULL,
+         this_update     INTEGER NOT NULL,
+         next_update     INTEGER NULL,
+         source          TEXT    NOT NULL,
+         stored_at       INTEGER NOT NULL,
+         PRIMARY KEY (serial, issuer_key_hash)
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// One cached OCSP response for one certificate (see [`crate::revocation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspRow {
+    /// The certificate serial, lower-case hex.
+    pub serial: String,
+    /// The CertID's issuer key hash, lower-case hex.
+    pub issuer_key_hash: String,
+    /// The DER `OCSPResponse`.
+    pub body: Vec<u8>,
+    /// `thisUpdate`.
+    pub this_update: UnixTime,
+    /// `nextUpdate`, when the response has one.
+    pub next_update: Option<UnixTime>,
+    /// Where it came from (a file, `online`).
+    pub source: String,
+    /// When it was stored.
+    pub stored_at: UnixTime,
+}
+
+fn ocsp_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OcspRow> {
+    Ok(OcspRow {
+        serial: r.get(0)?,
+        issuer_key_hash: r.get(1)?,
+        body: r.get(2)?,
+        this_update: UnixTime(r.get(3)?),
+        next_update: r.get::<_, Option<i64>>(4)?.map(UnixTime),
+        source: r.get(5)?,
+        stored_at: UnixTime(r.get(6)?),
+    })
+}
 
 /// One cached collateral item, in its file form (see [`crate::collateral`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -559,6 +604,77 @@ impl Store {
             )
             .optional()?;
         Ok(row)
+    }
+
+    /// Stores an OCSP row unless the stored row for the same certificate has a later or equal
+    /// `thisUpdate`. Returns `None` when added, `Some(true)` when replaced, `Some(false)` when
+    /// the stored row was kept.
+    pub fn put_ocsp_if_newer(&self, row: &OcspRow) -> Result<Option<bool>, StoreError> {
+        self.durable_write(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let current: Option<i64> = tx
+                .query_row(
+                    "SELECT this_update FROM gpu_ocsp WHERE serial = ?1 AND issuer_key_hash = ?2",
+                    params![row.serial, row.issuer_key_hash],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let outcome = match current {
+                Some(t) if t >= row.this_update.0 => return Ok(Some(false)),
+                Some(_) => Some(true),
+                None => None,
+            };
+            tx.execute(
+                "INSERT INTO gpu_ocsp
+                     (serial, issuer_key_hash, body, this_update, next_update, source, stored_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (serial, issuer_key_hash) DO UPDATE SET
+                     body = excluded.body, this_update = excluded.this_update,
+                     next_update = excluded.next_update, source = excluded.source,
+                     stored_at = excluded.stored_at",
+                params![
+                    row.serial,
+                    row.issuer_key_hash,
+                    row.body,
+                    row.this_update.0,
+                    row.next_update.map(|t| t.0),
+                    row.source,
+                    row.stored_at.0
+                ],
+            )?;
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    /// Stored OCSP rows for a certificate serial (hex), the most recent `thisUpdate` first.
+    pub fn ocsp_for_serial(&self, serial: &str) -> Result<Vec<OcspRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT serial, issuer_key_hash, body, this_update, next_update, source, stored_at
+             FROM gpu_ocsp WHERE serial = ?1 ORDER BY this_update DESC",
+        )?;
+        let rows = stmt.query_map(params![serial], ocsp_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
+    }
+
+    /// Every stored OCSP row, by serial.
+    pub fn ocsp_rows(&self) -> Result<Vec<OcspRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT serial, issuer_key_hash, body, this_update, next_update, source, stored_at
+             FROM gpu_ocsp ORDER BY serial, issuer_key_hash",
+        )?;
+        let rows = stmt.query_map([], ocsp_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?);
+        }
+        Ok(out)
     }
 
     /// The collateral generation: bumped by every [`Store::put_collateral`], in any process.

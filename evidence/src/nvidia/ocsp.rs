@@ -338,19 +338,10 @@ pub fn verify_response(
 
     let outer = OcspResponse::from_der(response)
         .map_err(|_| OcspError::Encoding("not a DER OCSPResponse"))?;
-    match outer.response_status {
-        OcspResponseStatus::Successful => {}
-        OcspResponseStatus::MalformedRequest => {
-            return Err(OcspError::ResponseStatus("malformedRequest"));
-        }
-        OcspResponseStatus::InternalError => {
-            return Err(OcspError::ResponseStatus("internalError"));
-        }
-        OcspResponseStatus::TryLater => return Err(OcspError::ResponseStatus("tryLater")),
-        OcspResponseStatus::SigRequired => return Err(OcspError::ResponseStatus("sigRequired")),
-        OcspResponseStatus::Unauthorized => {
-            return Err(OcspError::ResponseStatus("unauthorized"));
-        }
+    if outer.response_status != OcspResponseStatus::Successful {
+        return Err(OcspError::ResponseStatus(status_name(
+            outer.response_status,
+        )));
     }
     let bytes = outer.response_bytes.ok_or(OcspError::Encoding(
         "successful response without responseBytes",
@@ -613,4 +604,83 @@ fn single_response<'a>(
         return Err(OcspError::DuplicateEntry);
     }
     Ok(single)
+}
+
+/// One `SingleResponse` of a response, as a cache indexes it (not verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspEntry {
+    /// The certificate serial, lower-case hex of the INTEGER content.
+    pub serial: String,
+    /// The CertID's issuer key hash, lower-case hex (under the CertID's hash algorithm).
+    pub issuer_key_hash: String,
+    /// `thisUpdate`.
+    pub this_update: UnixTime,
+    /// `nextUpdate`, when present.
+    pub next_update: Option<UnixTime>,
+}
+
+/// The entries of a successful basic response, for indexing a cache. Nothing is verified here:
+/// [`verify_response`] runs on every use.
+///
+/// # Errors
+///
+/// [`OcspError::Encoding`], [`OcspError::ResponseStatus`], [`OcspError::ResponseType`].
+pub fn entries(response: &[u8]) -> Result<Vec<OcspEntry>, OcspError> {
+    if response.len() > MAX_RESPONSE_LEN {
+        return Err(OcspError::Encoding("response larger than 64 KiB"));
+    }
+    let outer = OcspResponse::from_der(response)
+        .map_err(|_| OcspError::Encoding("not a DER OCSPResponse"))?;
+    if outer.response_status != OcspResponseStatus::Successful {
+        return Err(OcspError::ResponseStatus(status_name(
+            outer.response_status,
+        )));
+    }
+    let bytes = outer.response_bytes.ok_or(OcspError::Encoding(
+        "successful response without responseBytes",
+    ))?;
+    if bytes.response_type != OID_OCSP_BASIC {
+        return Err(OcspError::ResponseType);
+    }
+    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes())
+        .map_err(|_| OcspError::Encoding("not a DER BasicOCSPResponse"))?;
+    Ok(basic
+        .tbs_response_data
+        .responses
+        .iter()
+        .map(|r| OcspEntry {
+            serial: hex::encode(r.cert_id.serial_number.as_bytes()),
+            issuer_key_hash: hex::encode(r.cert_id.issuer_key_hash.as_bytes()),
+            this_update: secs(&r.this_update),
+            next_update: r.next_update.as_ref().map(secs),
+        })
+        .collect())
+}
+
+/// The serial of a DER certificate as [`OcspEntry::serial`] writes it.
+///
+/// # Errors
+///
+/// [`OcspError::Encoding`].
+pub fn certificate_serial(cert_der: &[u8]) -> Result<String, OcspError> {
+    let cert = parse_cert(cert_der, "certificate is not DER X.509")?;
+    Ok(hex::encode(cert.tbs_certificate.serial_number.as_bytes()))
+}
+
+/// The subject of a DER certificate (RFC 4514), for messages.
+pub fn certificate_subject(cert_der: &[u8]) -> String {
+    parse_cert(cert_der, "")
+        .map(|c| c.tbs_certificate.subject.to_string())
+        .unwrap_or_else(|_| "(undecodable certificate)".to_owned())
+}
+
+fn status_name(status: OcspResponseStatus) -> &'static str {
+    match status {
+        OcspResponseStatus::Successful => "successful",
+        OcspResponseStatus::MalformedRequest => "malformedRequest",
+        OcspResponseStatus::InternalError => "internalError",
+        OcspResponseStatus::TryLater => "tryLater",
+        OcspResponseStatus::SigRequired => "sigRequired",
+        OcspResponseStatus::Unauthorized => "unauthorized",
+    }
 }
