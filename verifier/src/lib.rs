@@ -12,6 +12,7 @@ pub mod keys;
 pub mod offline;
 pub mod pcs;
 pub mod policy;
+pub mod rim_fetch;
 pub mod rims;
 pub mod roots;
 pub mod service;
