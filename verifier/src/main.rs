@@ -1183,7 +1183,7 @@ fn rims_fetch(
                         "error": e.to_string(),
                     }));
                 } else {
-                    print_line(&format!("{id}: FAILED: {e}"));
+                    print_line(&format!("FAILED: {e}"));
                 }
             }
         }
