@@ -217,7 +217,7 @@ impl GpuJudge {
 
     /// The stored RIM `id`, verified at `now` by the pinned or a test CoRIM root; failing that,
     /// with a fetcher configured, the RIM fetched, verified and stored. `None` when there is
-    /// none (a claim for policy, logged), never an error: only a failing store refuses.
+    /// none (a claim for policy, logged), never an error: only a failing store read refuses.
     fn stored_rim(&self, id: &str, now: UnixTime) -> Result<Option<VerifiedRim>, GpuRefusal> {
         if let Some(rim) = self.lookup_rim(id, now)? {
             return Ok(Some(rim));
