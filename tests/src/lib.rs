@@ -125,9 +125,11 @@ pub mod harness {
     use warden_proto::v1::AttestRequest;
     use warden_proto::v1::verifier_client::VerifierClient;
     use warden_verifier::collateral::CollateralCache;
+    use warden_verifier::config::RimFetchConfig;
     use warden_verifier::gpu::GpuJudge;
     use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
     use warden_verifier::policy::PolicySet;
+    use warden_verifier::rim_fetch::RimClient;
     use warden_verifier::rims::{RimFile, RimStore};
     use warden_verifier::service::{
         self, AttestError, CORRELATION_ID_HEADER, Clock, DecisionRecord, Limits, SnpJudge,
@@ -175,6 +177,9 @@ pub mod harness {
         /// Trust the shared simulated NVIDIA device root (Hopper) and RIM root as insecure test
         /// roots, and import the RIMs of `GpuProfile::hopper()` into the RIM store.
         pub simulated_gpus: bool,
+        /// Fetch missing RIMs from this RIM service (`[gpu_rims]`); with `simulated_gpus`, the
+        /// simulated RIMs are then not imported, so that they must be fetched.
+        pub rim_fetch: Option<RimFetchConfig>,
     }
 
     impl Default for Options {
@@ -185,6 +190,7 @@ pub mod harness {
                 nonce_ttl: Duration::from_secs(120),
                 tdx_collateral: true,
                 simulated_gpus: true,
+                rim_fetch: None,
             }
         }
     }
@@ -239,12 +245,12 @@ pub mod harness {
             }
             let rims = RimStore::new(Arc::clone(&store));
             let mut gpu = GpuJudge::pinned(RimStore::new(Arc::clone(&store)));
-            if options.simulated_gpus {
+            if options.simulated_gpus && options.rim_fetch.is_none() {
                 let rim_root = RimHierarchy::shared().root_der().to_vec();
                 let sim = RimHierarchy::shared()
                     .rims_for(&GpuProfile::hopper())
                     .expect("simulated RIMs");
-                let verifier = RimVerifier::new(rim_root.clone());
+                let verifier = RimVerifier::new(rim_root);
                 let files = [(sim.driver_id, sim.driver), (sim.vbios_id, sim.vbios)]
                     .into_iter()
                     .map(|(id, body)| RimFile {
@@ -257,11 +263,17 @@ pub mod harness {
                     })
                     .collect();
                 rims.import(files, START).expect("import simulated RIMs");
+            }
+            if options.simulated_gpus {
+                let rim_root = RimHierarchy::shared().root_der().to_vec();
                 gpu = gpu
                     .with_insecure_test_roots(vec![
                         DeviceHierarchy::shared(Arch::Hopper).root_der().to_vec(),
                     ])
                     .with_insecure_rim_test_roots(vec![rim_root]);
+            }
+            if let Some(fetch) = &options.rim_fetch {
+                gpu = gpu.with_rim_fetcher(RimClient::new(fetch).expect("RIM client"));
             }
             let clock = Arc::new(ManualClock(AtomicI64::new(START.0)));
             let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();

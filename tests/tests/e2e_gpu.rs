@@ -1,6 +1,7 @@
 //! End to end over real gRPC on loopback with NVIDIA GPUs: a simulated SEV-SNP CVM with
 //! simulated Hopper GPUs asks a verifier that trusts the shared simulated device and RIM roots
-//! and holds the simulated RIMs. Each refusal asserts the coarse status and the recorded reason.
+//! and holds the simulated RIMs (or, in one test, fetches them from a RIM service look-alike).
+//! Each refusal asserts the coarse status and the recorded reason.
 
 #![allow(
     clippy::unwrap_used,
@@ -9,12 +10,17 @@
     clippy::indexing_slicing
 )]
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tonic::Code;
 use warden_agent::client;
 use warden_agent::collect::CpuSource;
 use warden_agent::collect::nvidia::GpuSource;
 use warden_agent::collect::sim::{SimulatedGpus, SimulatedSnp};
-use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy, GpuProfile};
+use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy, GpuProfile, RimHierarchy};
 use warden_evidence::sim::snp::{AmdHierarchy, simulated_chip_id};
 use warden_evidence::snp::Product;
 use warden_proto::binding::{
@@ -25,6 +31,7 @@ use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{AttestRequest, GpuEvidence};
 use warden_tests::harness::{Options, TestVerifier};
 use warden_tests::simulated_snp_bundle;
+use warden_verifier::config::RimFetchConfig;
 use warden_verifier::service::AttestError;
 
 fn cpu() -> CpuSource {
@@ -220,5 +227,90 @@ async fn nine_gpus_are_malformed() {
         .refused(&mut c, request(bundle, &["k"]), Code::InvalidArgument)
         .await;
     assert!(matches!(e, AttestError::Malformed(_)), "{e:?}");
+    v.stop().await;
+}
+
+/// A RIM service look-alike on loopback serving the simulated Hopper RIMs as NVIDIA's does
+/// (`GET /v1/rim/<id>`, JSON with the base64 document); 404 for anything else. Returns its URL
+/// and a request counter.
+fn rim_service() -> (String, Arc<AtomicUsize>) {
+    use base64::Engine as _;
+    let sim = RimHierarchy::shared()
+        .rims_for(&GpuProfile::hopper())
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/rim/", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                let mut header = String::new();
+                reader.read_line(&mut header).unwrap();
+                if header.trim().is_empty() {
+                    break;
+                }
+            }
+            count.fetch_add(1, Ordering::SeqCst);
+            let path = line.split_whitespace().nth(1).unwrap_or("");
+            let id = path.strip_prefix("/v1/rim/").unwrap_or("");
+            let document = if id == sim.driver_id {
+                Some(&sim.driver)
+            } else if id == sim.vbios_id {
+                Some(&sim.vbios)
+            } else {
+                None
+            };
+            let (status, body) = match document {
+                Some(doc) => (
+                    "200 OK",
+                    serde_json::json!({
+                        "id": id,
+                        "rim": base64::engine::general_purpose::STANDARD.encode(doc),
+                        "rim_format": "TCG",
+                    })
+                    .to_string(),
+                ),
+                None => ("404 Not Found", r#"{"detail":"not found"}"#.to_owned()),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, requests)
+}
+
+#[tokio::test]
+async fn rims_missing_from_the_store_are_fetched_once_and_match() {
+    let (url, requests) = rim_service();
+    let v = TestVerifier::start(Options {
+        rim_fetch: Some(RimFetchConfig::new(&url).unwrap()),
+        ..Options::default()
+    })
+    .await;
+    v.add_key("model-a", "dev");
+    let mut c = connect(&v).await;
+    // Two GPUs of one profile need the same two RIMs: fetched once, then from the store.
+    let released =
+        client::attest_with_gpus(&mut c, &cpu(), &gpus(2), &model(), &["model-a".to_owned()])
+            .await
+            .unwrap();
+    let claims = v.record(&released.correlation_id).claims.unwrap();
+    for gpu in claims["gpus"].as_array().unwrap() {
+        assert_eq!(gpu["measurements_match"], true, "{gpu}");
+        assert_eq!(gpu["rims_complete"], true, "{gpu}");
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+    client::attest_with_gpus(&mut c, &cpu(), &gpus(1), &model(), &["model-a".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
     v.stop().await;
 }

@@ -35,6 +35,11 @@ pub const DEFAULT_CHECK_INTERVAL_SECS: u64 = 3600;
 /// Default margin before `nextUpdate` at which cached collateral is fetched again, in seconds
 /// (Intel's TCB info and QE identity live 30 days).
 pub const DEFAULT_REFRESH_BEFORE_SECS: u64 = 7 * 24 * 3600;
+/// NVIDIA's RIM service, the usual `[gpu_rims] fetch_url` (documented, never applied by
+/// default: fetching is off unless configured).
+pub const DEFAULT_RIM_FETCH_URL: &str = "https://rim.attestation.nvidia.com/v1/rim/";
+/// Default timeout of one RIM request, in seconds.
+pub const DEFAULT_RIM_FETCH_TIMEOUT_SECS: u64 = 10;
 /// Most keys one Attest may ask for.
 pub const MAX_KEYS_PER_REQUEST: usize = 64;
 
@@ -109,6 +114,65 @@ pub struct Config {
     pub collateral_fetch: Option<CollateralFetch>,
     /// Revocation checks of NVIDIA GPU and RIM certificates (`[gpu_revocation]`).
     pub gpu_revocation: GpuRevocation,
+    /// The online RIM fetcher (`[gpu_rims]`); `None` (the default): offline only, RIMs come
+    /// from `warden-verifier rims import`.
+    pub rim_fetch: Option<RimFetchConfig>,
+}
+
+/// Where to fetch NVIDIA RIMs the store lacks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RimFetchConfig {
+    /// The RIM service URL, ending in `/`; a RIM id is appended to it.
+    pub url: String,
+    /// Timeout of one request (connection, answer and body together).
+    pub timeout: Duration,
+    /// A file whose content (surrounding whitespace dropped) is sent as
+    /// `Authorization: Bearer <content>`.
+    pub service_key_file: Option<PathBuf>,
+}
+
+impl RimFetchConfig {
+    /// Fetching from `url` (checked as [`rim_fetch_url`] does) with the default timeout and no
+    /// service key.
+    ///
+    /// # Errors
+    ///
+    /// A message when `url` is not usable.
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            url: rim_fetch_url(url)?,
+            timeout: Duration::from_secs(DEFAULT_RIM_FETCH_TIMEOUT_SECS),
+            service_key_file: None,
+        })
+    }
+}
+
+/// A RIM service URL as the fetcher uses it: `http://` or `https://`, no query or fragment
+/// (the id is appended to the path), ending in `/` (one is added when missing, so
+/// `https://rim.attestation.nvidia.com/v1/rim` works as NVIDIA's tools' `NV_RIM_URL` does
+/// with the slash).
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn rim_fetch_url(url: &str) -> Result<String, String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("{url:?} has no host"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{url:?} has a query, fragment or space; the RIM id is appended to its path"
+        ));
+    }
+    if url.ends_with('/') {
+        Ok(url.to_owned())
+    } else {
+        Ok(format!("{url}/"))
+    }
 }
 
 /// `[gpu_revocation]`: how NVIDIA certificates are checked for revocation (see
@@ -195,6 +259,7 @@ struct RawConfig {
     insecure_rim_test_roots: Vec<PathBuf>,
     tdx_collateral: Option<RawCollateralFetch>,
     gpu_revocation: Option<RawGpuRevocation>,
+    gpu_rims: Option<RawRimFetch>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +269,14 @@ struct RawGpuRevocation {
     ocsp_url: Option<String>,
     timeout_secs: Option<u64>,
     online_nonce: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRimFetch {
+    fetch_url: Option<String>,
+    fetch_timeout_secs: Option<u64>,
+    service_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,6 +324,7 @@ impl Config {
             insecure_rim_test_roots: Vec::new(),
             collateral_fetch: None,
             gpu_revocation: GpuRevocation::default(),
+            rim_fetch: None,
         }
     }
 
@@ -360,6 +434,9 @@ impl Config {
         }
         if let Some(revocation) = raw.gpu_revocation {
             config.gpu_revocation = parse_revocation(revocation)?;
+        }
+        if let Some(raw) = raw.gpu_rims {
+            config.rim_fetch = parse_rim_fetch(raw, &resolve)?;
         }
         Ok(config)
     }
@@ -478,6 +555,32 @@ fn parse_fetch(raw: RawCollateralFetch) -> Result<Option<CollateralFetch>, Parse
         timeout,
         check_interval,
         refresh_before,
+    }))
+}
+
+fn parse_rim_fetch(
+    raw: RawRimFetch,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<Option<RimFetchConfig>, ParseError> {
+    let secs = raw
+        .fetch_timeout_secs
+        .unwrap_or(DEFAULT_RIM_FETCH_TIMEOUT_SECS);
+    if !(1..=600).contains(&secs) {
+        return Err(ParseError::Value(format!(
+            "gpu_rims.fetch_timeout_secs = {secs} is outside 1..=600"
+        )));
+    }
+    // Checked even without fetch_url, like [tdx_collateral]: a half-written section is a mistake.
+    let service_key_file = raw.service_key_file.map(resolve);
+    let Some(url) = raw.fetch_url else {
+        return Ok(None);
+    };
+    let url =
+        rim_fetch_url(&url).map_err(|m| ParseError::Value(format!("gpu_rims.fetch_url = {m}")))?;
+    Ok(Some(RimFetchConfig {
+        url,
+        timeout: Duration::from_secs(secs),
+        service_key_file,
     }))
 }
 
@@ -607,6 +710,59 @@ mod tests {
         assert!(e.contains("fetch_url"), "{e}");
         let e = parse("[tdx_collateral]\nfetch_timeout_secs = 0").unwrap_err();
         assert!(e.contains("fetch_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn gpu_rim_fetching() {
+        assert_eq!(parse("").unwrap().rim_fetch, None);
+        let c = parse(
+            r#"
+            [gpu_rims]
+            fetch_url = "https://rim.attestation.nvidia.com/v1/rim/"
+            service_key_file = "keys/nvidia.key"
+            "#,
+        )
+        .unwrap();
+        let fetch = c.rim_fetch.unwrap();
+        assert_eq!(fetch.url, DEFAULT_RIM_FETCH_URL);
+        assert_eq!(
+            fetch.timeout,
+            Duration::from_secs(DEFAULT_RIM_FETCH_TIMEOUT_SECS)
+        );
+        assert_eq!(
+            fetch.service_key_file,
+            Some(PathBuf::from("/etc/warden/keys/nvidia.key"))
+        );
+        // The slash is added; the timeout is taken.
+        let c = parse(
+            "[gpu_rims]\nfetch_url = \"http://mirror.internal:8080/v1/rim\"\nfetch_timeout_secs = 3",
+        )
+        .unwrap();
+        let fetch = c.rim_fetch.unwrap();
+        assert_eq!(fetch.url, "http://mirror.internal:8080/v1/rim/");
+        assert_eq!(fetch.timeout, Duration::from_secs(3));
+        assert_eq!(fetch.service_key_file, None);
+        // A section without fetch_url leaves fetching off, but its values are still checked.
+        assert_eq!(
+            parse("[gpu_rims]\nfetch_timeout_secs = 5")
+                .unwrap()
+                .rim_fetch,
+            None
+        );
+        for (text, named) in [
+            ("[gpu_rims]\nfetch_timeout_secs = 0", "fetch_timeout_secs"),
+            ("[gpu_rims]\nfetch_timeout_secs = 601", "fetch_timeout_secs"),
+            ("[gpu_rims]\nfetch_url = \"ftp://x/\"", "not an http"),
+            ("[gpu_rims]\nfetch_url = \"https:///v1/rim/\"", "no host"),
+            ("[gpu_rims]\nfetch_url = \"https://x/rim?id=\"", "query"),
+            (
+                "[gpu_rims]\nfetch_url = \"https://x/\"\nurl = \"y\"",
+                "unknown field",
+            ),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(named), "{text}: {e}");
+        }
     }
 
     #[test]

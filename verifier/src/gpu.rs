@@ -1,14 +1,19 @@
 //! NVIDIA GPU judging for the service: the pinned NVIDIA Device Identity CA, optional generated
-//! test roots, and the RIM store with its pinned (and optional test) CoRIM signing roots.
+//! test roots, and the RIM store with its pinned (and optional test) CoRIM signing roots and
+//! optional RIM fetcher.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
-use tracing::warn;
+use tracing::{info, warn};
 use warden_evidence::UnixTime;
 use warden_evidence::nvidia::rim::{RimVerifier, VerifiedRim};
 use warden_evidence::nvidia::{GpuError, GpuVerifier, decode_chain};
 use warden_proto::v1;
 
 use crate::revocation::{ChainKind, Revocation, RevocationMode};
+use crate::rim_fetch::{self, RimClient};
 use crate::rims::{self, RimStore};
 use warden_evidence::nvidia::ocsp::{DEVICE_CHAIN_OCSP, OcspCertStatus, RIM_CHAIN_OCSP};
 use warden_evidence::nvidia::rim::RimKind;
@@ -36,6 +41,10 @@ pub enum GpuRefusal {
     Store(String),
 }
 
+/// After a failed fetch of a RIM, how long attestations needing it go without it before the
+/// RIM service is asked again.
+pub const RIM_FETCH_RETRY_AFTER_SECS: i64 = 60;
+
 /// GPU verification: NVIDIA's pinned device root, optional test roots, and the RIM store.
 pub struct GpuJudge {
     device: GpuVerifier,
@@ -45,6 +54,10 @@ pub struct GpuJudge {
     rim_verifier: RimVerifier,
     rim_test: Vec<RimVerifier>,
     revocation: Revocation,
+    rim_fetcher: Option<RimClient>,
+    /// One fetch at a time; the time of the last failed fetch per RIM id, so that a burst of
+    /// attestations needing a RIM the service lacks costs one request, not one each.
+    rim_fetches: Mutex<HashMap<String, UnixTime>>,
 }
 
 impl std::fmt::Debug for GpuJudge {
@@ -53,6 +66,10 @@ impl std::fmt::Debug for GpuJudge {
             .field("test_roots", &self.test.len())
             .field("rim_test_roots", &self.rim_test.len())
             .field("revocation", &self.revocation.mode())
+            .field(
+                "rim_fetcher",
+                &self.rim_fetcher.as_ref().map(RimClient::url),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +86,8 @@ impl GpuJudge {
             rim_verifier: RimVerifier::new(corim_root.to_vec()),
             rim_test: Vec::new(),
             revocation: Revocation::off(),
+            rim_fetcher: None,
+            rim_fetches: Mutex::new(HashMap::new()),
         }
     }
 
@@ -109,6 +128,15 @@ impl GpuJudge {
     #[must_use]
     pub fn with_insecure_rim_test_roots(mut self, roots: Vec<Vec<u8>>) -> Self {
         self.rim_test = roots.into_iter().map(RimVerifier::new).collect();
+        self
+    }
+
+    /// Fetches a RIM the store lacks (or holds only in a form that does not verify) with
+    /// `client`, stores it if it passes the rules of `rims import`, and uses it. See
+    /// [`crate::rim_fetch`].
+    #[must_use]
+    pub fn with_rim_fetcher(mut self, client: RimClient) -> Self {
+        self.rim_fetcher = Some(client);
         self
     }
 
@@ -246,9 +274,55 @@ impl GpuJudge {
         Ok(claims)
     }
 
+    /// The stored RIM `id`, verified at `now` by the pinned or a test CoRIM root; failing that,
+    /// with a fetcher configured, the RIM fetched, verified and stored. `None` when there is
+    /// none (a claim for policy, logged), never an error: only a failing store read refuses.
+    fn stored_rim(&self, id: &str, now: UnixTime) -> Result<Option<VerifiedRim>, GpuRefusal> {
+        if let Some(rim) = self.lookup_rim(id, now)? {
+            return Ok(Some(rim));
+        }
+        let Some(fetcher) = &self.rim_fetcher else {
+            return Ok(None);
+        };
+        let mut fetches = self
+            .rim_fetches
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another attestation may have fetched it while this one waited for the lock.
+        if let Some(rim) = self.lookup_rim(id, now)? {
+            return Ok(Some(rim));
+        }
+        if let Some(failed) = fetches.get(id)
+            && now.0.saturating_sub(failed.0) < RIM_FETCH_RETRY_AFTER_SECS
+        {
+            warn!(
+                rim = id,
+                "RIM missing; its last fetch failed under {RIM_FETCH_RETRY_AFTER_SECS} s ago, \
+                 not fetching again yet"
+            );
+            return Ok(None);
+        }
+        let verifiers: Vec<&RimVerifier> = std::iter::once(&self.rim_verifier)
+            .chain(&self.rim_test)
+            .collect();
+        info!(rim = id, url = %fetcher.url_for(id), "RIM not in the store; fetching");
+        match rim_fetch::fetch_into(fetcher, &self.rims, &verifiers, id, now) {
+            Ok((entry, file)) => {
+                fetches.remove(id);
+                info!(rim = id, kind = entry.kind, version = %entry.version, outcome = ?entry.outcome, source = %entry.source, "fetched RIM stored");
+                Ok(Some(file.rim))
+            }
+            Err(e) => {
+                fetches.insert(id.to_owned(), now);
+                warn!(rim = id, error = %e, "RIM fetch failed; the RIM is treated as missing");
+                Ok(None)
+            }
+        }
+    }
+
     /// The stored RIM `id`, verified at `now` by the pinned or a test CoRIM root; `None` when
     /// none is stored or it verifies under none of them (expired, say), which is logged.
-    fn stored_rim(&self, id: &str, now: UnixTime) -> Result<Option<VerifiedRim>, GpuRefusal> {
+    fn lookup_rim(&self, id: &str, now: UnixTime) -> Result<Option<VerifiedRim>, GpuRefusal> {
         let mut last = None;
         for verifier in std::iter::once(&self.rim_verifier).chain(&self.rim_test) {
             match self.rims.get(id, verifier, now) {

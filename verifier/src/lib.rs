@@ -13,6 +13,7 @@ pub mod offline;
 pub mod pcs;
 pub mod policy;
 pub mod revocation;
+pub mod rim_fetch;
 pub mod rims;
 pub mod roots;
 pub mod service;

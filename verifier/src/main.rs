@@ -13,10 +13,11 @@ use tracing::{info, warn};
 use warden_evidence::UnixTime;
 use warden_evidence::tdx::{AddOutcome, Quote, TdxVerifier};
 use warden_verifier::collateral::{self, CollateralCache, CollateralError};
-use warden_verifier::config::Config;
+use warden_verifier::config::{Config, RimFetchConfig};
 use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
 use warden_verifier::offline::{self, SnpFiles};
 use warden_verifier::policy::{Policy, PolicySet};
+use warden_verifier::rim_fetch::{self, RimClient};
 use warden_verifier::rims::{self, ImportOutcome, RimStore};
 use warden_verifier::service::{self, Clock, Limits, SystemClock, VerifierState};
 use warden_verifier::store::Store;
@@ -140,6 +141,29 @@ enum RimsCommand {
         #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
         at: Option<UnixTime>,
         /// Print what was imported as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Fetch NVIDIA RIMs by id from the RIM service of `[gpu_rims] fetch_url` (or --url) into
+    /// the store. Each is checked as `rims import` checks a file (XML signature, chain to the
+    /// pinned NVIDIA CoRIM signing root at --at or now, the id that follows from its signed
+    /// content) before it is stored; one that fails is reported and not stored, and the
+    /// others are still fetched. Exit status 1 when any id failed.
+    Fetch {
+        /// RIM ids, e.g. NV_GPU_DRIVER_GH100_550.144.03 or
+        /// NV_GPU_VBIOS_1010_0200_882_96005E0001.
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// Fetch from this RIM service URL instead of the configured one, e.g.
+        /// https://rim.attestation.nvidia.com/v1/rim/ (the id is appended).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Verify at this time (RFC 3339) instead of now, e.g. for RIMs whose signer expired.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+        at: Option<UnixTime>,
+        /// Print each id's outcome as JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -373,6 +397,16 @@ fn main() -> ExitCode {
                     kind: VerifyKind::Nvidia(args),
                 },
         } => return verify_nvidia(&args),
+        Command::Rims {
+            command:
+                RimsCommand::Fetch {
+                    ids,
+                    url,
+                    at,
+                    json,
+                    config,
+                },
+        } => return rims_fetch(&ids, url.as_deref(), at, json, &config),
         Command::Rims { command } => rims_command(command),
         Command::Collateral { command } => collateral(command),
         Command::Policy {
@@ -1027,6 +1061,7 @@ fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        RimsCommand::Fetch { .. } => bail!("rims fetch is handled by rims_fetch"),
         RimsCommand::List { json, config } => {
             let config = config.load()?;
             let rows = open_rims(&config)?.rows()?;
@@ -1064,6 +1099,109 @@ fn rims_command(command: RimsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `rims fetch`: 0 when every id was fetched and stored (or the stored RIM kept), 1 when any
+/// failed, 2 for usage errors (no URL, bad URL or configuration, unreadable service key).
+fn rims_fetch(
+    ids: &[String],
+    url: Option<&str>,
+    at: Option<UnixTime>,
+    json: bool,
+    config: &ConfigArg,
+) -> ExitCode {
+    let usage = |msg: &dyn std::fmt::Display| {
+        eprintln!("error: {msg}");
+        ExitCode::from(USAGE)
+    };
+    let config = match config.load() {
+        Ok(c) => c,
+        Err(e) => return usage(&format_args!("{e:#}")),
+    };
+    let fetch = match (url, &config.rim_fetch) {
+        (Some(url), configured) => match RimFetchConfig::new(url) {
+            Ok(mut fetch) => {
+                if let Some(configured) = configured {
+                    fetch.timeout = configured.timeout;
+                    fetch.service_key_file = configured.service_key_file.clone();
+                }
+                fetch
+            }
+            Err(e) => return usage(&format_args!("--url {e}")),
+        },
+        (None, Some(configured)) => configured.clone(),
+        (None, None) => {
+            return usage(&format_args!(
+                "no RIM service: set [gpu_rims] fetch_url in the configuration or pass --url \
+                 (NVIDIA's is {})",
+                warden_verifier::config::DEFAULT_RIM_FETCH_URL
+            ));
+        }
+    };
+    let client = match RimClient::new(&fetch) {
+        Ok(c) => c,
+        Err(e) => return usage(&e),
+    };
+    let store = match open_rims(&config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let verifier = rims::pinned_verifier();
+    let now = SystemClock.now();
+    let at = at.unwrap_or(now);
+    let mut failed = 0_usize;
+    let mut doc = Vec::with_capacity(ids.len());
+    for id in ids {
+        match rim_fetch::fetch_into_at(&client, &store, &[&verifier], id, at, now) {
+            Ok((e, _)) => {
+                if json {
+                    doc.push(serde_json::to_value(&e).unwrap_or_default());
+                } else {
+                    let outcome = match e.outcome {
+                        ImportOutcome::Added => "added",
+                        ImportOutcome::Replaced => "replaced an older RIM",
+                        ImportOutcome::KeptExisting => {
+                            "kept the stored RIM, valid as long or longer"
+                        }
+                    };
+                    print_line(&format!(
+                        "{} ({} {}, valid until {}): {outcome} ({})",
+                        e.id, e.kind, e.version, e.valid_until, e.source
+                    ));
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if json {
+                    doc.push(serde_json::json!({
+                        "id": id,
+                        "outcome": "failed",
+                        "error": e.to_string(),
+                    }));
+                } else {
+                    print_line(&format!("FAILED: {e}"));
+                }
+            }
+        }
+    }
+    if json {
+        match serde_json::to_string_pretty(&doc) {
+            Ok(text) => print_line(&text),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("error: {failed} of {} RIMs not fetched", ids.len());
+        ExitCode::FAILURE
     }
 }
 

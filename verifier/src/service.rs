@@ -359,6 +359,9 @@ pub enum StartError {
     /// The TDX collateral cache could not be loaded, or its refresher started.
     #[error("TDX collateral: {0}")]
     Collateral(String),
+    /// The GPU RIM fetcher could not be set up (its service key file).
+    #[error("GPU RIM fetcher: {0}")]
+    RimFetch(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -558,6 +561,18 @@ impl VerifierState {
             }
             _ => crate::revocation::Revocation::stapled(Some(cache)),
         });
+        if let Some(fetch) = &config.rim_fetch {
+            let client = crate::rim_fetch::RimClient::new(fetch)
+                .map_err(|e| StartError::RimFetch(e.to_string()))?;
+            if fetch.service_key_file.is_some() && fetch.url.starts_with("http://") {
+                warn!(
+                    url = %fetch.url,
+                    "gpu_rims: the service key is sent over plain http://; use https://"
+                );
+            }
+            info!(url = %fetch.url, timeout_secs = fetch.timeout.as_secs(), service_key = fetch.service_key_file.is_some(), "GPU RIM fetcher on");
+            gpu = gpu.with_rim_fetcher(client);
+        }
         Ok(Self::new(
             store,
             broker,
