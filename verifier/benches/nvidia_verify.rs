@@ -31,11 +31,12 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 use warden_evidence::UnixTime;
-use warden_evidence::nvidia::rim::{self, Comparison, RimVerifier};
-use warden_evidence::nvidia::{GpuVerifier, SpdmReport};
+use warden_evidence::nvidia::rim::{self, Comparison, RimError, RimVerifier};
+use warden_evidence::nvidia::{GpuError, GpuVerifier, SpdmReport};
 use warden_verifier::{rims, roots};
 
 /// 2025-06-01T00:00:00Z: inside both RIM chains' windows (VBIOS RIM 2023-06-23 .. 2025-06-22,
@@ -104,6 +105,140 @@ fn stapled_revocation_case<'a>() -> Option<Case<'a>> {
     None
 }
 
+/// A step name shared with `bench/nvidia_nvlv.py` (NVIDIA's steps), for a report refusal.
+fn gpu_step(e: &GpuError) -> &'static str {
+    match e {
+        GpuError::NonceMismatch => "nonce",
+        GpuError::Signature => "report_signature",
+        GpuError::FwidMismatch | GpuError::FwidExtension(_) => "fwid",
+        GpuError::ChainLength(_)
+        | GpuError::ChainEncoding(_)
+        | GpuError::CertEncoding { .. }
+        | GpuError::UntrustedRoot
+        | GpuError::BadCert { .. }
+        | GpuError::ChainSignature { .. }
+        | GpuError::CertExpired { .. }
+        | GpuError::CertNotYetValid { .. }
+        | GpuError::UnsupportedArch(_) => "device_chain",
+        _ => "parse",
+    }
+}
+
+/// The same for a RIM refusal.
+fn rim_step(e: &RimError) -> &'static str {
+    match e {
+        RimError::DigestMismatch | RimError::SignatureInvalid | RimError::Algorithm { .. } => {
+            "rim_signature"
+        }
+        RimError::UntrustedRoot
+        | RimError::ChainLength { .. }
+        | RimError::Certificate { .. }
+        | RimError::ChainName { .. }
+        | RimError::NotCa { .. }
+        | RimError::ChainSignature { .. }
+        | RimError::CertNotYetValid { .. }
+        | RimError::CertExpired { .. }
+        | RimError::SignerKeyUsage => "rim_chain",
+        _ => "rim_schema",
+    }
+}
+
+/// `NVIDIA_OUTCOMES=bench/nvidia_scenarios.json`: instead of timing, runs each scenario through
+/// Warden's functions in the order NVIDIA's Python verifier runs its steps (a RIM for another
+/// version is a failed step, and the comparison still runs), and prints
+/// `warden_outcome <name> <pass|fail> first_fail=<step> stopped=<step> mismatched=<list|->`.
+/// The service and the CLI stop at the version check instead; `bench/nvidia.sh` shows the CLI's
+/// verdict beside this.
+fn outcomes(dir: &std::path::Path, scenarios: &std::path::Path) {
+    let table: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(scenarios).unwrap()).unwrap();
+    let gpu = GpuVerifier::new(roots::nvidia_device_identity_ca().to_vec());
+    let rim_verifier = rims::pinned_verifier();
+    for s in table.as_array().unwrap() {
+        let field = |k: &str| s[k].as_str().unwrap().to_owned();
+        let name = field("name");
+        let report_file = field("report");
+        let (report, chain) = if report_file.ends_with(".json") {
+            let list: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("gpu").join(&report_file)).unwrap())
+                    .unwrap();
+            let index = s["index"].as_u64().unwrap_or(0) as usize;
+            let b64 = |k: &str| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(list[index][k].as_str().unwrap())
+                    .unwrap()
+            };
+            (b64("evidence"), b64("certificate"))
+        } else {
+            let hex_text = std::fs::read_to_string(dir.join("gpu").join(&report_file)).unwrap();
+            (
+                hex::decode(hex_text.trim()).unwrap(),
+                std::fs::read(dir.join("gpu").join(field("certs"))).unwrap(),
+            )
+        };
+        let nonce: [u8; 32] = hex::decode(field("nonce")).unwrap().try_into().unwrap();
+        let driver_xml = std::fs::read(dir.join("rims").join(field("driver_rim"))).unwrap();
+        let vbios_xml = std::fs::read(dir.join("rims").join(field("vbios_rim"))).unwrap();
+
+        let mut failed: Vec<&str> = Vec::new();
+        let mut mismatched: Vec<u32> = Vec::new();
+        let stopped = 'run: {
+            let verified = match gpu.verify(AT, &report, &chain, &nonce) {
+                Ok(v) => v,
+                Err(e) => {
+                    failed.push(gpu_step(&e));
+                    break 'run gpu_step(&e);
+                }
+            };
+            let opaque = verified.report.opaque();
+            let mut rims_ok = Vec::new();
+            for (xml, version) in [
+                (&driver_xml, opaque.driver_version()),
+                (&vbios_xml, opaque.vbios_version()),
+            ] {
+                // NVIDIA checks the version (a warning) before the chain and signature.
+                let rim = rim_verifier.verify(AT, xml);
+                if let Ok(rim) = &rim
+                    && !version.is_some_and(|v| rim.describes_version(&v))
+                {
+                    failed.push("rim_version");
+                }
+                match rim {
+                    Ok(rim) => rims_ok.push(rim),
+                    Err(e) => {
+                        failed.push(rim_step(&e));
+                        break 'run rim_step(&e);
+                    }
+                }
+            }
+            let (blocks, nvdec0_disabled) = blocks(&verified.report);
+            match rim::compare(&blocks, nvdec0_disabled, &rims_ok[0], &rims_ok[1]) {
+                Ok(c) if c.matched => "end",
+                Ok(c) => {
+                    failed.push("measurements");
+                    mismatched = c.mismatched_indices;
+                    "end"
+                }
+                Err(_) => {
+                    failed.push("rim_index_conflict");
+                    "rim_index_conflict"
+                }
+            }
+        };
+        let list: Vec<String> = mismatched.iter().map(u32::to_string).collect();
+        println!(
+            "warden_outcome {name} {} first_fail={} stopped={stopped} mismatched={}",
+            if failed.is_empty() { "pass" } else { "fail" },
+            failed.first().unwrap_or(&"none"),
+            if list.is_empty() {
+                "-".to_owned()
+            } else {
+                list.join(",")
+            },
+        );
+    }
+}
+
 fn main() {
     let dir = std::env::var_os("WARDEN_VECTORS")
         .map(PathBuf::from)
@@ -114,6 +249,10 @@ fn main() {
         eprintln!("skipped: vectors not found ({})", dir.display());
         return;
     };
+    if let Some(scenarios) = std::env::var_os("NVIDIA_OUTCOMES") {
+        outcomes(&dir, std::path::Path::new(&scenarios));
+        return;
+    }
     let report = hex::decode(report_hex.trim()).unwrap();
     let chain = std::fs::read(dir.join("gpu/hopper_535.86.09_certchain.pem")).unwrap();
     let driver_xml =
