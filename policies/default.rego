@@ -451,6 +451,22 @@ gpu_revocation_ok(gpu) if {
 	gpu_revocation_off_allowed
 }
 
+# G5: a certificate on hold (OCSP revoked with reason certificateHold) is suspended, not
+# revoked; it is admitted only when the operator says so. Revoked and unknown refuse the GPU
+# before policy runs.
+deny contains msg if {
+	some i, gpu in gpus
+	gpu.revocation != "off"
+	not gpu.revocation_status == "good"
+	not gpu_hold_allowed(gpu)
+	msg := sprintf("gpus[%v].revocation_status is %v and data.gpus.allow_certificate_hold is not true", [i, gpu_claim(gpu, "revocation_status")])
+}
+
+gpu_hold_allowed(gpu) if {
+	gpu.revocation_status == "hold"
+	data.gpus.allow_certificate_hold == true
+}
+
 deny contains msg if {
 	archs := data.gpus.archs
 	some i, gpu in gpus

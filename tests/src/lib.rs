@@ -180,6 +180,10 @@ pub mod harness {
         /// Fetch missing RIMs from this RIM service (`[gpu_rims]`); with `simulated_gpus`, the
         /// simulated RIMs are then not imported, so that they must be fetched.
         pub rim_fetch: Option<RimFetchConfig>,
+        /// GPU certificate revocation: `stapled` (the default, as in production), with `good`
+        /// responses of the simulated CoRIM responder for the simulated RIMs' chains in the OCSP
+        /// cache (valid at [`START`]); or `off`.
+        pub gpu_revocation: warden_verifier::revocation::RevocationMode,
     }
 
     impl Default for Options {
@@ -191,6 +195,7 @@ pub mod harness {
                 tdx_collateral: true,
                 simulated_gpus: true,
                 rim_fetch: None,
+                gpu_revocation: warden_verifier::revocation::RevocationMode::Stapled,
             }
         }
     }
@@ -275,6 +280,27 @@ pub mod harness {
             if let Some(fetch) = &options.rim_fetch {
                 gpu = gpu.with_rim_fetcher(RimClient::new(fetch).expect("RIM client"));
             }
+            let ocsp = warden_verifier::revocation::OcspCache::new(Arc::clone(&store));
+            if options.simulated_gpus {
+                // The RIM chains' responses, as an operator imports them for `stapled`.
+                let sim = RimHierarchy::shared()
+                    .rims_for(&GpuProfile::hopper())
+                    .expect("simulated RIMs");
+                let spec = warden_evidence::sim::nvidia::OcspSpec::good_at(START);
+                for rim in [&sim.driver, &sim.vbios] {
+                    for response in RimHierarchy::shared().staple(rim, &spec).expect("staple") {
+                        ocsp.import("sim:rim-ocsp", &response, START)
+                            .expect("OCSP cache")
+                            .expect("simulated OCSP response");
+                    }
+                }
+            }
+            gpu = gpu.with_revocation(match options.gpu_revocation {
+                warden_verifier::revocation::RevocationMode::Off => {
+                    warden_verifier::revocation::Revocation::off()
+                }
+                _ => warden_verifier::revocation::Revocation::stapled(Some(ocsp)),
+            });
             let clock = Arc::new(ManualClock(AtomicI64::new(START.0)));
             let records: Arc<Mutex<Vec<DecisionRecord>>> = Arc::default();
             let sink = Arc::clone(&records);

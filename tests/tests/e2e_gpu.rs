@@ -20,7 +20,10 @@ use warden_agent::client;
 use warden_agent::collect::CpuSource;
 use warden_agent::collect::nvidia::GpuSource;
 use warden_agent::collect::sim::{SimulatedGpus, SimulatedSnp};
-use warden_evidence::sim::nvidia::{Arch, DeviceHierarchy, GpuProfile, RimHierarchy};
+use warden_evidence::UnixTime;
+use warden_evidence::sim::nvidia::{
+    Arch, DeviceHierarchy, GpuProfile, OcspSpec, RimHierarchy, SimCertStatus,
+};
 use warden_evidence::sim::snp::{AmdHierarchy, simulated_chip_id};
 use warden_evidence::snp::Product;
 use warden_proto::binding::{
@@ -29,7 +32,7 @@ use warden_proto::binding::{
 use warden_proto::seal::TeeKeyPair;
 use warden_proto::v1::verifier_client::VerifierClient;
 use warden_proto::v1::{AttestRequest, GpuEvidence};
-use warden_tests::harness::{Options, TestVerifier};
+use warden_tests::harness::{Options, START, TestVerifier};
 use warden_tests::simulated_snp_bundle;
 use warden_verifier::config::RimFetchConfig;
 use warden_verifier::service::AttestError;
@@ -43,7 +46,9 @@ fn cpu() -> CpuSource {
 
 fn gpus(n: usize) -> GpuSource {
     GpuSource::Simulated(Box::new(
-        SimulatedGpus::from_hierarchy(DeviceHierarchy::shared(Arch::Hopper), n).unwrap(),
+        SimulatedGpus::from_hierarchy(DeviceHierarchy::shared(Arch::Hopper), n)
+            .unwrap()
+            .with_ocsp_time(START),
     ))
 }
 
@@ -76,7 +81,9 @@ fn gpu_for(gpu_nonce: &[u8; 32]) -> GpuEvidence {
         report: gpu.report(gpu_nonce).unwrap(),
         certificate_chain: gpu.chain_pem().into_bytes(),
         arch: "HOPPER".to_owned(),
-        ocsp_responses: Vec::new(),
+        ocsp_responses: DeviceHierarchy::shared(Arch::Hopper)
+            .staple(&gpu, &OcspSpec::good_at(START))
+            .unwrap(),
     }
 }
 
@@ -100,7 +107,13 @@ async fn two_simulated_gpus_release_a_dev_key_with_gpu_claims() {
         assert_eq!(gpu["measurements_match"], true, "{gpu}");
         assert_eq!(gpu["rims_complete"], true, "{gpu}");
         assert_eq!(gpu["rim_ids"].as_array().unwrap().len(), 2, "{gpu}");
-        assert_eq!(gpu["revocation"], "off", "{gpu}");
+        assert_eq!(gpu["revocation"], "stapled", "{gpu}");
+        assert_eq!(gpu["revocation_status"], "good", "{gpu}");
+        // Three device certificates from the evidence, three per RIM chain from the cache.
+        let checked = gpu["revocation_checked"].as_array().unwrap();
+        assert_eq!(checked.len(), 9, "{gpu}");
+        let from = |source: &str| checked.iter().filter(|c| c["source"] == source).count();
+        assert_eq!((from("evidence"), from("cache")), (3, 6), "{gpu}");
         assert_eq!(gpu["arch"], "HOPPER", "{gpu}");
     }
     assert_ne!(list[0]["ueid"], list[1]["ueid"]);
@@ -203,7 +216,164 @@ async fn default_policy_denies_simulated_gpus_with_reasons() {
         reasons.contains("1 GPUs attested, data.gpus.expected_count is 0"),
         "{reasons}"
     );
-    assert!(reasons.contains("gpus[0].revocation is off"), "{reasons}");
+    // Revocation was checked (stapled), so it is not among the reasons.
+    assert!(!reasons.contains("revocation"), "{reasons}");
+    v.stop().await;
+}
+
+/// One simulated GPU answering `gpu_nonce` whose device-chain responses are `responses`.
+fn gpu_with_ocsp(gpu_nonce: &[u8; 32], responses: Vec<Vec<u8>>) -> GpuEvidence {
+    GpuEvidence {
+        ocsp_responses: responses,
+        ..gpu_for(gpu_nonce)
+    }
+}
+
+/// Attests one GPU with `responses` stapled; returns the refusal or the record's claims.
+async fn attest_with_ocsp(
+    v: &TestVerifier,
+    key: &str,
+    responses: impl FnOnce(&[u8; 32]) -> Vec<Vec<u8>>,
+) -> Result<serde_json::Value, AttestError> {
+    let mut c = connect(v).await;
+    let nonce = client::challenge(&mut c).await.unwrap();
+    let pair = TeeKeyPair::generate();
+    let gpu_nonce = binding::gpu_nonce(&nonce, pair.public_key());
+    let gpu = gpu_with_ocsp(gpu_nonce.as_bytes(), responses(gpu_nonce.as_bytes()));
+    let bundle = simulated_snp_bundle(
+        Product::Milan,
+        &nonce,
+        pair.public_key(),
+        &model(),
+        vec![gpu],
+    )
+    .unwrap();
+    match c.attest(request(bundle, &[key])).await {
+        Ok(_) => {
+            let record = v.records().last().cloned().unwrap();
+            Ok(record.claims.unwrap())
+        }
+        Err(_) => Err(v.records().last().unwrap().refusal.clone().unwrap()),
+    }
+}
+
+/// The device chain's three responses with `status`, at START.
+fn device_responses(status: SimCertStatus) -> Vec<Vec<u8>> {
+    let hierarchy = DeviceHierarchy::shared(Arch::Hopper);
+    let gpu = hierarchy.gpu(GpuProfile::hopper()).unwrap();
+    let spec = OcspSpec {
+        status,
+        ..OcspSpec::good_at(START)
+    };
+    hierarchy.staple(&gpu, &spec).unwrap()
+}
+
+#[tokio::test]
+async fn revoked_or_unknown_device_certificates_refuse_the_gpu() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("k", "dev");
+    for (status, reason) in [
+        (SimCertStatus::Revoked, "certificate revoked at"),
+        (
+            SimCertStatus::Unknown,
+            "OCSP responder does not know the certificate",
+        ),
+    ] {
+        let e = attest_with_ocsp(&v, "k", |_| device_responses(status))
+            .await
+            .unwrap_err();
+        let AttestError::Gpu {
+            index: 0,
+            reason: why,
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert!(why.contains("device certificate 1"), "{why}");
+        assert!(why.contains(reason), "{why}");
+    }
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn stapled_mode_refuses_a_gpu_without_responses() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("k", "dev");
+    let e = attest_with_ocsp(&v, "k", |_| Vec::new()).await.unwrap_err();
+    let AttestError::Gpu { index: 0, reason } = &e else {
+        panic!("{e:?}");
+    };
+    assert!(
+        reason.contains("no valid OCSP response for device certificate 1"),
+        "{reason}"
+    );
+    // Stale responses (a week and a day old) are no better.
+    let e = attest_with_ocsp(&v, "k", |_| {
+        let hierarchy = DeviceHierarchy::shared(Arch::Hopper);
+        let gpu = hierarchy.gpu(GpuProfile::hopper()).unwrap();
+        hierarchy
+            .staple(&gpu, &OcspSpec::good_at(UnixTime(START.0 - 8 * 86_400)))
+            .unwrap()
+    })
+    .await
+    .unwrap_err();
+    let AttestError::Gpu { reason, .. } = &e else {
+        panic!("{e:?}");
+    };
+    assert!(reason.contains("OCSP response expired at"), "{reason}");
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn certificate_hold_is_a_claim_for_policy() {
+    let v = TestVerifier::start(Options::default()).await;
+    v.add_key("k", "dev");
+    v.add_key("strict", "default");
+    let claims = attest_with_ocsp(&v, "k", |_| device_responses(SimCertStatus::Hold))
+        .await
+        .unwrap();
+    assert_eq!(claims["gpus"][0]["revocation_status"], "hold", "{claims}");
+    let e = attest_with_ocsp(&v, "strict", |_| device_responses(SimCertStatus::Hold))
+        .await
+        .unwrap_err();
+    let AttestError::AllDenied(reasons) = e else {
+        panic!("{e:?}");
+    };
+    assert!(
+        reasons.contains(
+            "gpus[0].revocation_status is hold and data.gpus.allow_certificate_hold is not true"
+        ),
+        "{reasons}"
+    );
+    v.stop().await;
+}
+
+#[tokio::test]
+async fn revocation_off_is_visible_and_denied_by_default() {
+    let v = TestVerifier::start(Options {
+        gpu_revocation: warden_verifier::revocation::RevocationMode::Off,
+        ..Options::default()
+    })
+    .await;
+    v.add_key("k", "dev");
+    v.add_key("strict", "default");
+    let claims = attest_with_ocsp(&v, "k", |_| Vec::new()).await.unwrap();
+    assert_eq!(claims["gpus"][0]["revocation"], "off", "{claims}");
+    assert_eq!(
+        claims["gpus"][0]["revocation_status"], "unchecked",
+        "{claims}"
+    );
+    let e = attest_with_ocsp(&v, "strict", |_| Vec::new())
+        .await
+        .unwrap_err();
+    let AttestError::AllDenied(reasons) = e else {
+        panic!("{e:?}");
+    };
+    assert!(
+        reasons
+            .contains("gpus[0].revocation is off and data.gpus.allow_revocation_off is not true"),
+        "{reasons}"
+    );
     v.stop().await;
 }
 

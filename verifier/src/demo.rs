@@ -195,6 +195,7 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
         let sim = RimHierarchy::shared().rims_for(&GpuProfile::hopper())?;
         let verifier = RimVerifier::new(RimHierarchy::shared().root_der().to_vec());
         let mut files = Vec::new();
+        let stapled = [sim.driver.clone(), sim.vbios.clone()];
         for (id, body) in [(sim.driver_id, sim.driver), (sim.vbios_id, sim.vbios)] {
             let rim = verifier.verify(now.now(), &body)?;
             files.push(RimFile {
@@ -207,6 +208,24 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
         for e in RimStore::new(Arc::clone(state.store())).import(files, now.now())? {
             println!("   RIM import: {} {:?}", e.id, e.outcome);
         }
+        // Revocation is checked in `stapled` mode (the default): the agent staples OCSP
+        // responses for each GPU's chain; those for the RIM signing chains come from the
+        // verifier's OCSP cache, here answered by the generated CoRIM hierarchy's responder.
+        let cache = warden_verifier::revocation::OcspCache::new(Arc::clone(state.store()));
+        let spec = warden_evidence::sim::nvidia::OcspSpec::good_at(now.now());
+        let mut imported = 0;
+        for rim in &stapled {
+            for response in RimHierarchy::shared().staple(rim, &spec)? {
+                if let Err(e) = cache.import("demo:rim-ocsp", &response, now.now())? {
+                    anyhow::bail!("simulated RIM OCSP response: {e}");
+                }
+                imported += 1;
+            }
+        }
+        println!(
+            "   OCSP cache: {imported} responses for the RIM signing chains; GPU revocation mode {}",
+            config.gpu_revocation.mode.name()
+        );
     }
     if let Some(dir) = &tdx_collateral {
         let items = collateral::read_path(dir)?;

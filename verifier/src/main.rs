@@ -54,6 +54,12 @@ enum Command {
         #[command(subcommand)]
         command: RimsCommand,
     },
+    /// Manage the OCSP cache for NVIDIA device and RIM certificates (used by
+    /// `[gpu_revocation] mode = "stapled"`).
+    Ocsp {
+        #[command(subcommand)]
+        command: OcspCommand,
+    },
     /// Work with evidence offline.
     Evidence {
         #[command(subcommand)]
@@ -114,6 +120,33 @@ enum CollateralCommand {
         config: ConfigArg,
     },
     /// List the cached collateral with its validity (nothing is verified here).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OcspCommand {
+    /// Import DER OCSP responses (from NVIDIA's responder, fetched without a nonce). Each PATH
+    /// is a file or a directory of files (one level). A response is indexed by the
+    /// certificates it answers for and verified (responder, signature, status, freshness) each
+    /// time it is used; of two responses for one certificate the later thisUpdate is kept. A
+    /// file that is not a successful OCSP response stops the import and nothing is stored.
+    Import {
+        /// Files or directories to import.
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+        /// Print what was imported as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the cached responses (nothing is verified here).
     List {
         /// Print JSON.
         #[arg(long)]
@@ -264,7 +297,7 @@ enum VerifyKind {
     /// chain against the pinned NVIDIA Device Identity CA, for a nonce, and optionally its
     /// measurements against driver and VBIOS RIMs verified to the pinned NVIDIA CoRIM root.
     /// A measurement mismatch is a claim (`measurements_match: false`, `mismatched_indices`),
-    /// not an invalid report: policy judges it. Revocation (OCSP) is not checked yet.
+    /// not an invalid report: policy judges it. Revocation: see --revocation.
     Nvidia(NvidiaArgs),
 }
 
@@ -298,20 +331,15 @@ struct NvidiaArgs {
     /// Verification time, RFC 3339 (for example 2024-06-01T00:00:00Z). Never the clock.
     #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
     at: UnixTime,
-    /// Certificate revocation: only `off` for now (shown as `revocation: "off"` in the claims);
-    /// OCSP (`online`, `stapled DIR`) comes later.
-    #[arg(long, value_enum, default_value = "off")]
-    revocation: Revocation,
+    /// Certificate revocation: `off` (not checked; `revocation: "off"` in the claims), or
+    /// `stapled DIR`: every file in DIR is a DER OCSP response, and certificates 1..=3 of the
+    /// device chain and 0..=2 of each RIM's chain must each have a verified, fresh `good` (or
+    /// `certificateHold`) response at --at.
+    #[arg(long, num_args = 1..=2, value_names = ["MODE", "DIR"], default_value = "off")]
+    revocation: Vec<String>,
     /// Print the claims as JSON.
     #[arg(long)]
     json: bool,
-}
-
-/// How GPU and RIM certificates are checked for revocation.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Revocation {
-    /// Not checked; visible in the claims.
-    Off,
 }
 
 #[derive(Debug, Args)]
@@ -408,6 +436,7 @@ fn main() -> ExitCode {
                 },
         } => return rims_fetch(&ids, url.as_deref(), at, json, &config),
         Command::Rims { command } => rims_command(command),
+        Command::Ocsp { command } => ocsp_command(command),
         Command::Collateral { command } => collateral(command),
         Command::Policy {
             command:
@@ -919,6 +948,37 @@ struct NvidiaClaims<'a> {
     #[serde(flatten)]
     rims: &'a rims::RimMatch,
     revocation: &'static str,
+    revocation_status: &'static str,
+    revocation_checked: &'a [warden_verifier::revocation::CertRevocation],
+}
+
+/// `--revocation off` or `--revocation stapled DIR`: the responses of DIR, or `None` for off.
+fn revocation_arg(values: &[String]) -> Result<Option<Vec<Vec<u8>>>, ExitCode> {
+    let usage = |message: &str| {
+        eprintln!("error: --revocation: {message}");
+        ExitCode::from(USAGE)
+    };
+    match values {
+        [mode] if mode == "off" => Ok(None),
+        [mode, dir] if mode == "stapled" => {
+            let entries = std::fs::read_dir(dir).map_err(|e| usage(&format!("{dir}: {e}")))?;
+            let mut paths = Vec::new();
+            for entry in entries {
+                let path = entry.map_err(|e| usage(&format!("{dir}: {e}")))?.path();
+                if path.is_file() {
+                    paths.push(path);
+                }
+            }
+            paths.sort();
+            let mut responses = Vec::new();
+            for path in paths {
+                responses.push(read("--revocation stapled", &path)?);
+            }
+            Ok(Some(responses))
+        }
+        [mode] if mode == "stapled" => Err(usage("stapled needs a directory of OCSP responses")),
+        _ => Err(usage("expected `off` or `stapled DIR`")),
+    }
 }
 
 fn verify_nvidia(args: &NvidiaArgs) -> ExitCode {
@@ -943,7 +1003,10 @@ fn verify_nvidia(args: &NvidiaArgs) -> ExitCode {
             Err(code) => return code,
         }
     }
-    let Revocation::Off = args.revocation;
+    let stapled = match revocation_arg(&args.revocation) {
+        Ok(stapled) => stapled,
+        Err(code) => return code,
+    };
     let gpu = warden_evidence::nvidia::GpuVerifier::new(
         warden_verifier::roots::nvidia_device_identity_ca().to_vec(),
     );
@@ -993,6 +1056,41 @@ fn verify_nvidia(args: &NvidiaArgs) -> ExitCode {
         Ok(matched) => matched,
         Err(e) => return invalid(&e),
     };
+    let mut checked = Vec::new();
+    let revocation_status = match &stapled {
+        None => "unchecked",
+        Some(responses) => {
+            use warden_evidence::nvidia::ocsp::{
+                DEVICE_CHAIN_OCSP, OcspCertStatus, RIM_CHAIN_OCSP,
+            };
+            use warden_verifier::revocation::{ChainKind, Revocation as Checker};
+            let checker = Checker::stapled(None);
+            let ders = match warden_evidence::nvidia::decode_chain(&chain) {
+                Ok(ders) => ders,
+                Err(e) => return invalid(&e),
+            };
+            let mut chains = vec![(ChainKind::Device, ders, DEVICE_CHAIN_OCSP)];
+            for (_, _, rim) in &given {
+                let kind = match rim.kind {
+                    warden_evidence::nvidia::rim::RimKind::Driver => ChainKind::DriverRim,
+                    _ => ChainKind::VbiosRim,
+                };
+                chains.push((kind, rim.chain.clone(), RIM_CHAIN_OCSP));
+            }
+            for (kind, ders, range) in chains {
+                match checker.check_chain(args.at, kind, &ders, range, responses) {
+                    Ok(found) => checked.extend(found),
+                    Err(e) => return invalid(&e),
+                }
+            }
+            if checked.iter().any(|c| c.status == OcspCertStatus::Hold) {
+                "hold"
+            } else {
+                "good"
+            }
+        }
+    };
+    let revocation = if stapled.is_some() { "stapled" } else { "off" };
     let c = &verified.claims;
     let rim_note = if given.is_empty() {
         "no RIMs given".to_owned()
@@ -1012,17 +1110,120 @@ fn verify_nvidia(args: &NvidiaArgs) -> ExitCode {
         &NvidiaClaims {
             gpu: c,
             rims: &matched,
-            revocation: "off",
+            revocation,
+            revocation_status,
+            revocation_checked: &checked,
         },
         &format!(
-            "valid: {} GPU report, driver {}, VBIOS {}, at {}; {rim_note}; revocation off",
+            "valid: {} GPU report, driver {}, VBIOS {}, at {}; {rim_note}; revocation \
+             {revocation} ({revocation_status}, {} certificates checked)",
             c.hwmodel,
             c.driver_version.as_deref().unwrap_or("unknown"),
             c.vbios_version.as_deref().unwrap_or("unknown"),
-            args.at
+            args.at,
+            checked.len()
         ),
         args.json,
     )
+}
+
+fn ocsp_command(command: OcspCommand) -> anyhow::Result<()> {
+    match command {
+        OcspCommand::Import {
+            paths,
+            json,
+            config,
+        } => {
+            let config = config.load()?;
+            let now = SystemClock.now();
+            let mut files = Vec::new();
+            for path in &paths {
+                if path.is_dir() {
+                    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                        .with_context(|| format!("cannot list {}", path.display()))?
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.is_file())
+                        .collect();
+                    found.sort();
+                    files.extend(found);
+                } else {
+                    files.push(path.clone());
+                }
+            }
+            // Check every file before storing any.
+            let mut bodies = Vec::new();
+            for path in files {
+                let body = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if let Err(e) = warden_evidence::nvidia::ocsp::entries(&body) {
+                    bail!("{}: {e}; nothing imported", path.display());
+                }
+                bodies.push((path.display().to_string(), body));
+            }
+            let cache = open_ocsp(&config)?;
+            let mut entries = Vec::new();
+            for (source, body) in bodies {
+                match cache.import(&source, &body, now)? {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => bail!("{source}: {e}"),
+                }
+            }
+            if json {
+                print_line(&serde_json::to_string_pretty(&entries)?);
+            } else {
+                for e in &entries {
+                    print_line(&format!(
+                        "{}: {} (serial {})",
+                        e.source,
+                        e.outcome.replace('_', " "),
+                        e.serials.join(", ")
+                    ));
+                }
+            }
+            Ok(())
+        }
+        OcspCommand::List { json, config } => {
+            let config = config.load()?;
+            let rows = open_ocsp(&config)?.rows()?;
+            let doc: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "serial": r.serial,
+                        "issuer_key_hash": r.issuer_key_hash,
+                        "this_update": r.this_update.to_string(),
+                        "next_update": r.next_update.map(|t| t.to_string()),
+                        "source": r.source,
+                        "stored_at": r.stored_at.to_string(),
+                    })
+                })
+                .collect();
+            if json {
+                print_line(&serde_json::to_string_pretty(&doc)?);
+            } else if rows.is_empty() {
+                print_line(
+                    "no OCSP responses cached; import some with `warden-verifier ocsp import`",
+                );
+            } else {
+                for r in &rows {
+                    let next = r.next_update.map_or_else(
+                        || "no nextUpdate".to_owned(),
+                        |t| format!("next update {t}"),
+                    );
+                    print_line(&format!(
+                        "serial {}: this update {}, {next} ({})",
+                        r.serial, r.this_update, r.source
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn open_ocsp(config: &Config) -> anyhow::Result<warden_verifier::revocation::OcspCache> {
+    let store = Arc::new(Store::open(&config.state_dir)?);
+    Ok(warden_verifier::revocation::OcspCache::new(store))
 }
 
 fn rims_command(command: RimsCommand) -> anyhow::Result<()> {

@@ -473,7 +473,8 @@ fn good_gpu() -> Value {
         "mismatched_indices": [],
         "rim_ids": ["driver", "vbios"],
         "rims_complete": true,
-        "revocation": "good"
+        "revocation": "stapled",
+        "revocation_status": "good"
     })
 }
 
@@ -518,6 +519,16 @@ fn configured_gpus_pass_and_each_check_denies() {
             json!("off"),
             "gpus[0].revocation is off and data.gpus.allow_revocation_off is not true",
         ),
+        (
+            "revocation_status",
+            json!("hold"),
+            "gpus[0].revocation_status is hold and data.gpus.allow_certificate_hold is not true",
+        ),
+        (
+            "revocation_status",
+            json!(null),
+            "gpus[0].revocation_status is null and data.gpus.allow_certificate_hold is not true",
+        ),
     ] {
         let mut bad = doc.clone();
         bad["gpus"][0][field] = value;
@@ -525,8 +536,14 @@ fn configured_gpus_pass_and_each_check_denies() {
         assert!(!decision.allow, "{field}");
         assert_eq!(decision.reasons, vec![reason.to_owned()], "{field}");
     }
+    // certificateHold is admitted only when allowed.
+    let mut hold = doc.clone();
+    hold["gpus"][0]["revocation_status"] = json!("hold");
+    data["gpus"]["allow_certificate_hold"] = json!(true);
+    assert_eq!(default_policy(&data).evaluate(&hold).unwrap(), allowed());
     let mut off = doc.clone();
     off["gpus"][0]["revocation"] = json!("off");
+    off["gpus"][0]["revocation_status"] = json!("unchecked");
     data["gpus"]["allow_revocation_off"] = json!(true);
     assert_eq!(default_policy(&data).evaluate(&off).unwrap(), allowed());
     data["gpus"]["archs"] = json!(["blackwell"]);

@@ -41,6 +41,10 @@ pub struct GpuEvidence {
     pub certificate_chain: Vec<u8>,
     /// The architecture as NVML names it, upper case: `HOPPER`, `BLACKWELL`.
     pub arch: String,
+    /// DER OCSP responses for certificates of the chain, stapled for a verifier in `stapled`
+    /// revocation mode. Simulated GPUs staple responses of their simulated responder; NVML
+    /// GPUs staple none (the verifier uses its cache or `online` mode).
+    pub ocsp_responses: Vec<Vec<u8>>,
 }
 
 impl From<GpuEvidence> for v1::GpuEvidence {
@@ -49,7 +53,7 @@ impl From<GpuEvidence> for v1::GpuEvidence {
             report: gpu.report,
             certificate_chain: gpu.certificate_chain,
             arch: gpu.arch,
-            ocsp_responses: Vec::new(),
+            ocsp_responses: gpu.ocsp_responses,
         }
     }
 }
@@ -211,6 +215,7 @@ fn collect_nvml(nvml: &Nvml, gpu_nonce: &[u8; 32]) -> Result<Vec<GpuEvidence>, C
                 report,
                 certificate_chain,
                 arch,
+                ocsp_responses: Vec::new(),
             })
         })
         .collect()

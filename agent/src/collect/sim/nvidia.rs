@@ -24,8 +24,9 @@ use std::path::{Path, PathBuf};
 
 use rand_core::{OsRng, RngCore, UnwrapErr};
 use sha2::{Digest, Sha384};
+use warden_evidence::UnixTime;
 use warden_evidence::sim::nvidia::{
-    Arch, DeviceHierarchy, DeviceHierarchyExport, GpuProfile, SimGpu,
+    Arch, DeviceHierarchy, DeviceHierarchyExport, GpuProfile, OcspSpec, SimGpu,
 };
 
 use super::{Held, create_once, load_hierarchy, restore_root, save_hierarchy};
@@ -43,6 +44,7 @@ pub struct SimulatedGpus {
     hierarchy: Held<DeviceHierarchy>,
     gpus: Vec<SimGpu>,
     dir: Option<PathBuf>,
+    ocsp_time: Option<UnixTime>,
 }
 
 impl SimulatedGpus {
@@ -88,7 +90,16 @@ impl SimulatedGpus {
             hierarchy,
             gpus,
             dir,
+            ocsp_time: None,
         })
+    }
+
+    /// Staples OCSP responses made for time `at` (`thisUpdate` an hour before, `nextUpdate`
+    /// seven days after) instead of the current time: for tests that pin the verifier's clock.
+    #[must_use]
+    pub fn with_ocsp_time(mut self, at: UnixTime) -> Self {
+        self.ocsp_time = Some(at);
+        self
     }
 
     /// The hierarchy.
@@ -107,13 +118,23 @@ impl SimulatedGpus {
         self.dir.as_ref().map(|d| d.join(DEVICE_ROOT_FILE))
     }
 
-    /// Evidence of every GPU for the GPU nonce `gpu_nonce`, in order.
+    /// Evidence of every GPU for the GPU nonce `gpu_nonce`, in order, each with `good` OCSP
+    /// responses of the simulated responder stapled for its BROM, Provisioner ICA and
+    /// Identity CA (as an agent fetching them from NVIDIA's responder would).
     ///
     /// # Errors
     ///
-    /// [`CollectError::Sim`] if a report cannot be encoded (not for the built-in profiles).
+    /// [`CollectError::Sim`] if a report or a response cannot be encoded (not for the built-in
+    /// profiles).
     pub fn collect(&self, gpu_nonce: &[u8; 32]) -> Result<Vec<GpuEvidence>, CollectError> {
         let arch = arch_name(self.hierarchy.arch());
+        let at = self.ocsp_time.unwrap_or_else(|| {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
+        });
+        let spec = OcspSpec::good_at(at);
         self.gpus
             .iter()
             .map(|gpu| {
@@ -121,6 +142,7 @@ impl SimulatedGpus {
                     report: gpu.report(gpu_nonce)?,
                     certificate_chain: gpu.chain_pem().into_bytes(),
                     arch: arch.to_owned(),
+                    ocsp_responses: self.hierarchy.staple(gpu, &spec)?,
                 })
             })
             .collect()
