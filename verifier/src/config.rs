@@ -713,6 +713,50 @@ mod tests {
     }
 
     #[test]
+    fn gpu_revocation_modes() {
+        use crate::revocation::RevocationMode;
+        // Stapled by default: no network, responses from the evidence or the OCSP cache.
+        let c = parse("").unwrap().gpu_revocation;
+        assert_eq!(c.mode, RevocationMode::Stapled);
+        assert_eq!(c.ocsp_url, None);
+        assert!(c.online_nonce);
+        let c = parse(
+            "[gpu_revocation]\nmode = \"online\"\nocsp_url = \"https://ocsp.ndis.nvidia.com/\"\n\
+             timeout_secs = 5\nonline_nonce = false",
+        )
+        .unwrap()
+        .gpu_revocation;
+        assert_eq!(c.mode, RevocationMode::Online);
+        assert_eq!(c.ocsp_url.as_deref(), Some("https://ocsp.ndis.nvidia.com/"));
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert!(!c.online_nonce);
+        assert_eq!(
+            parse("[gpu_revocation]\nmode = \"off\"")
+                .unwrap()
+                .gpu_revocation
+                .mode,
+            RevocationMode::Off
+        );
+        for (text, message) in [
+            ("mode = \"skip\"", "is not one of"),
+            ("mode = \"online\"", "needs ocsp_url"),
+            (
+                "mode = \"online\"\nocsp_url = \"ftp://x/\"",
+                "is not an http(s) URL",
+            ),
+            (
+                "ocsp_url = \"https://ocsp.ndis.nvidia.com/\"",
+                "only used with mode",
+            ),
+            ("timeout_secs = 0", "outside 1..=120"),
+            ("nonce = true", "unknown field"),
+        ] {
+            let text = parse(&format!("[gpu_revocation]\n{text}")).unwrap_err();
+            assert!(text.contains(message), "{text}");
+        }
+    }
+
+    #[test]
     fn gpu_rim_fetching() {
         assert_eq!(parse("").unwrap().rim_fetch, None);
         let c = parse(

@@ -657,3 +657,147 @@ fn rims_from_the_store_are_found_by_the_reports_ids_and_reverified() {
     assert_invalid(&out, "1010_0200_882_96005E0001_test_no_gpu.swidtag");
     assert_invalid(&out, "expired");
 }
+
+#[test]
+fn stapled_revocation_needs_a_response_for_every_checked_certificate() {
+    let Some(dir) = common::vectors("nvidia") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("ocsp");
+    std::fs::create_dir(&empty).unwrap();
+    let empty = empty.to_str().unwrap();
+    // No response at all: the first checked certificate (the BROM) is named.
+    let out = verify(
+        &dir,
+        "gpu/hopper_535.86.09_report.hex",
+        Some("gpu/hopper_535.86.09_certchain.pem"),
+        NONCE_535,
+        &["--revocation", "stapled", empty],
+    );
+    assert_invalid(&out, "no valid OCSP response for device certificate 1");
+    assert_invalid(&out, "GH100 A01 GSP BROM");
+
+    // A response of another responder (the simulator's, for a simulated chain) answers for
+    // none of these certificates.
+    let hierarchy = warden_evidence::sim::nvidia::DeviceHierarchy::shared(
+        warden_evidence::sim::nvidia::Arch::Hopper,
+    );
+    let gpu = hierarchy
+        .gpu(warden_evidence::sim::nvidia::GpuProfile::hopper())
+        .unwrap();
+    let spec =
+        warden_evidence::sim::nvidia::OcspSpec::good_at(warden_evidence::UnixTime(1_717_200_000));
+    for (i, response) in hierarchy.staple(&gpu, &spec).unwrap().iter().enumerate() {
+        std::fs::write(tmp.path().join(format!("ocsp/{i}.der")), response).unwrap();
+    }
+    let out = verify(
+        &dir,
+        "gpu/hopper_535.86.09_report.hex",
+        Some("gpu/hopper_535.86.09_certchain.pem"),
+        NONCE_535,
+        &["--revocation", "stapled", empty],
+    );
+    assert_invalid(&out, "no valid OCSP response for device certificate 1");
+
+    // `stapled` without a directory, or a directory that does not exist: usage.
+    for extra in [
+        vec!["--revocation", "stapled"],
+        vec!["--revocation", "stapled", "/nonexistent/ocsp"],
+    ] {
+        let out = verify(
+            &dir,
+            "gpu/hopper_535.86.09_report.hex",
+            Some("gpu/hopper_535.86.09_certchain.pem"),
+            NONCE_535,
+            &extra,
+        );
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stdout(&out));
+    }
+    // `off` is the default and says so.
+    let c = claims(&verify(
+        &dir,
+        "gpu/hopper_535.86.09_report.hex",
+        Some("gpu/hopper_535.86.09_certchain.pem"),
+        NONCE_535,
+        &["--revocation", "off"],
+    ));
+    assert_eq!(c["revocation"], "off");
+    assert_eq!(c["revocation_status"], "unchecked");
+}
+
+#[test]
+fn ocsp_import_then_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("verifier.toml");
+    std::fs::write(&config, "state_dir = \"state\"\n").unwrap();
+    let cfg = config.to_str().unwrap();
+    let responses = tmp.path().join("responses");
+    std::fs::create_dir(&responses).unwrap();
+    let hierarchy = warden_evidence::sim::nvidia::RimHierarchy::shared();
+    let rims = hierarchy
+        .rims_for(&warden_evidence::sim::nvidia::GpuProfile::hopper())
+        .unwrap();
+    let spec =
+        warden_evidence::sim::nvidia::OcspSpec::good_at(warden_evidence::UnixTime(1_767_225_600));
+    for (i, response) in hierarchy
+        .staple(&rims.driver, &spec)
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        std::fs::write(responses.join(format!("{i}.der")), response).unwrap();
+    }
+    let dir = responses.to_str().unwrap();
+
+    // A file that is not an OCSP response stops the import; nothing is stored.
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::copy(responses.join("0.der"), bad.join("0.der")).unwrap();
+    std::fs::write(bad.join("1.der"), b"not an OCSP response").unwrap();
+    let out = run(&["ocsp", "import", bad.to_str().unwrap(), "--config", cfg]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a DER OCSPResponse"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["ocsp", "list", "--config", cfg]);
+    assert!(
+        stdout(&out).starts_with("no OCSP responses cached"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&["ocsp", "import", dir, "--json", "--config", cfg]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 3);
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["outcome"] == "added")
+    );
+    // The same responses again: kept.
+    let out = run(&["ocsp", "import", dir, "--json", "--config", cfg]);
+    let entries: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["outcome"] == "kept_existing"),
+        "{entries}"
+    );
+    let out = run(&["ocsp", "list", "--json", "--config", cfg]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 3, "{rows}");
+    assert_eq!(rows[0]["next_update"], "2026-01-08T00:00:00Z");
+}
