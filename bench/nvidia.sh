@@ -32,7 +32,7 @@ rate() { echo "$out" | awk -v k="$1" '$1 == k { print $2 }'; }
 warden=$(rate nvidia_warden); service=$(rate nvidia_warden_service); report=$(rate nvidia_warden_report)
 driver=$(rate nvidia_warden_driver_rim); vbios=$(rate nvidia_warden_vbios_rim)
 compare=$(rate nvidia_warden_compare); ring=$(rate p384_verify_ring)
-stapled=$(rate nvidia_warden_stapled)
+stapled=$(rate nvidia_warden_stapled); ocsp9=$(rate nvidia_warden_ocsp9)
 warden_mism=$(rate nvidia_warden_mismatched)
 
 # Warden's outcomes: its functions in NVIDIA's step order (the bench's NVIDIA_OUTCOMES mode),
@@ -121,14 +121,15 @@ $(row "of which the report: parse, device chain, nonce, signature" "$report")
 $(row "of which the driver RIM: XML, XMLDSig, chain" "$driver")
 $(row "of which the VBIOS RIM: XML, XMLDSig, chain" "$vbios")
 $(row "of which the comparison (\`rim::compare\`)" "$compare")
-$(row "Warden with stapled OCSP (3 device-chain + 3 per RIM responses)" "$stapled")
+$(row "Warden with revocation stapled: the above plus 9 OCSP responses (3 device chain, 3 per RIM chain)" "$stapled")
+$(row "of which the 9 OCSP responses (simulated responder, same shapes; no NVIDIA responses in the vectors)" "$ocsp9")
 $(row "nv-local-gpu-verifier ${py_ver:-$py_version} (PyPI), \`cc_admin.attest()\` in-process, OCSP stubbed" "$py")
 $(row "one bare ECDSA P-384 verification, ring" "$ring")
 
 MD
-[ -n "$stapled" ] || echo "Stapled OCSP: not measured yet (\`stapled_revocation_case\` in verifier/benches/nvidia_verify.rs)."
 if [ -n "$py" ]; then
   echo "Warden vs nv-local-gpu-verifier: $(ratio "$warden" "$py")x the throughput ($(ms "$py") ms vs $(ms "$warden") ms per GPU)."
+  [ -z "$stapled" ] || echo "Warden with revocation stapled vs nv-local-gpu-verifier (OCSP stubbed): $(ratio "$stapled" "$py")x ($(ms "$py") ms vs $(ms "$stapled") ms per GPU)."
   same=no; [ "$warden_mism" = "$py_mism" ] && same=yes
   echo "Mismatched RIM indices on the bench vector: Warden $warden_mism; Python $py_mism; identical: $same."
 else

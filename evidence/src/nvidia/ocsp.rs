@@ -363,6 +363,10 @@ pub fn verify_response(
         .to_der()
         .map_err(|_| OcspError::Encoding("tbsResponseData"))?;
 
+    // The one entry for this certificate, looked up first: a response for another
+    // certificate is set aside before any signature work (a staple carries several).
+    let single = single_response(&basic.tbs_response_data.responses, &cert, &issuer)?;
+
     // The signer: the issuer itself, or a delegated responder carried in `certs`.
     let carried = basic.certs.clone().unwrap_or_default();
     let signer = find_responder(&basic.tbs_response_data.responder_id, &issuer, &carried)?;
@@ -384,9 +388,6 @@ pub fn verify_response(
         SigError::Algorithm(a) => OcspError::SignatureAlgorithm(a),
         SigError::Invalid => OcspError::Signature,
     })?;
-
-    // The one entry for this certificate.
-    let single = single_response(&basic.tbs_response_data.responses, &cert, &issuer)?;
 
     if let Some(sent) = nonce {
         let extensions = basic
