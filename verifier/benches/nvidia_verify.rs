@@ -453,7 +453,7 @@ fn main() {
         }),
     ));
     let ocsp_only = stapled_ocsp();
-    cases.push(("nvidia_warden_ocsp9", Box::new(move || ocsp_only())));
+    cases.push(("nvidia_warden_ocsp9", Box::new(ocsp_only)));
     let rates = median_rates(runs, per_run, &mut cases);
     for ((name, _), rate) in cases.iter().zip(rates) {
         println!("{name} {rate:.1} {runs}");
