@@ -1,6 +1,6 @@
 //! Reading an operator's offline bundle: one file, or a directory of files (one level, hidden
-//! files skipped, sorted), each read whole under a size limit. Shared by `collateral import` and
-//! `rims import`, which map [`BundleError`] into their own errors.
+//! files skipped, sorted), each read whole under a size limit. Shared by `collateral import`,
+//! `rims import` and the OCSP response readers, which map [`BundleError`] into their own errors.
 
 use std::fs;
 use std::io;

@@ -961,20 +961,9 @@ fn revocation_arg(values: &[String]) -> Result<Option<Vec<Vec<u8>>>, ExitCode> {
     match values {
         [mode] if mode == "off" => Ok(None),
         [mode, dir] if mode == "stapled" => {
-            let entries = std::fs::read_dir(dir).map_err(|e| usage(&format!("{dir}: {e}")))?;
-            let mut paths = Vec::new();
-            for entry in entries {
-                let path = entry.map_err(|e| usage(&format!("{dir}: {e}")))?.path();
-                if path.is_file() {
-                    paths.push(path);
-                }
-            }
-            paths.sort();
-            let mut responses = Vec::new();
-            for path in paths {
-                responses.push(read("--revocation stapled", &path)?);
-            }
-            Ok(Some(responses))
+            let responses = warden_verifier::revocation::read_responses(Path::new(dir))
+                .map_err(|e| usage(&e))?;
+            Ok(Some(responses.into_iter().map(|(_, body)| body).collect()))
         }
         [mode] if mode == "stapled" => Err(usage("stapled needs a directory of OCSP responses")),
         _ => Err(usage("expected `off` or `stapled DIR`")),
@@ -1136,29 +1125,17 @@ fn ocsp_command(command: OcspCommand) -> anyhow::Result<()> {
         } => {
             let config = config.load()?;
             let now = SystemClock.now();
-            let mut files = Vec::new();
-            for path in &paths {
-                if path.is_dir() {
-                    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
-                        .with_context(|| format!("cannot list {}", path.display()))?
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file())
-                        .collect();
-                    found.sort();
-                    files.extend(found);
-                } else {
-                    files.push(path.clone());
-                }
-            }
             // Check every file before storing any.
             let mut bodies = Vec::new();
-            for path in files {
-                let body = std::fs::read(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                if let Err(e) = warden_evidence::nvidia::ocsp::entries(&body) {
-                    bail!("{}: {e}; nothing imported", path.display());
+            for path in &paths {
+                for (source, body) in warden_verifier::revocation::read_responses(path)
+                    .map_err(|e| anyhow::anyhow!(e))?
+                {
+                    if let Err(e) = warden_evidence::nvidia::ocsp::entries(&body) {
+                        bail!("{source}: {e}; nothing imported");
+                    }
+                    bodies.push((source, body));
                 }
-                bodies.push((path.display().to_string(), body));
             }
             let cache = open_ocsp(&config)?;
             let mut entries = Vec::new();

@@ -27,6 +27,7 @@ use warden_evidence::nvidia::ocsp::{
     self, OcspCertStatus, OcspError, OcspOptions, certificate_serial, certificate_subject,
 };
 
+use crate::bundle::{self, BundleError};
 use crate::store::{OcspRow, Store, StoreError};
 
 /// The revocation mode.
@@ -189,6 +190,43 @@ impl From<StoreError> for RevocationError {
     }
 }
 
+/// The DER OCSP responses of `path`: the file itself, or the files of a directory (one level,
+/// hidden files skipped, sorted), read with the bundle reader of `rims import` and
+/// `collateral import`, each at most [`ocsp::MAX_RESPONSE_LEN`] bytes. An empty directory holds
+/// no responses (each checked certificate then reports its own missing response). Returns
+/// `(path, bytes)` pairs; nothing is decoded here.
+///
+/// # Errors
+///
+/// A message naming the file or directory.
+pub fn read_responses(path: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let describe = |e: BundleError| match e {
+        BundleError::Read { path, source } => format!("cannot read {}: {source}", path.display()),
+        BundleError::Empty { path } => format!("{} holds no files", path.display()),
+        BundleError::Nested { path } => {
+            format!("{} is a directory; give it on its own", path.display())
+        }
+        BundleError::TooLarge { path, len } => format!(
+            "{} has {len} bytes, more than an OCSP response's {} at most",
+            path.display(),
+            ocsp::MAX_RESPONSE_LEN
+        ),
+    };
+    let files = match bundle::files(path) {
+        Ok(files) => files,
+        Err(BundleError::Empty { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(describe(e)),
+    };
+    let max = u64::try_from(ocsp::MAX_RESPONSE_LEN).unwrap_or(u64::MAX);
+    files
+        .into_iter()
+        .map(|file| {
+            let body = bundle::read(&file, max).map_err(describe)?;
+            Ok((file.display().to_string(), body))
+        })
+        .collect()
+}
+
 /// The OCSP cache in the verifier's database (`gpu_ocsp`).
 #[derive(Clone)]
 pub struct OcspCache {
@@ -315,37 +353,32 @@ fn http_agent(timeout: Duration) -> ureq::Agent {
 }
 
 impl Revocation {
+    fn new(mode: RevocationMode, cache: Option<OcspCache>, online: Option<OnlineOcsp>) -> Self {
+        let timeout = online
+            .as_ref()
+            .map_or(Duration::from_secs(10), |o| o.timeout);
+        Self {
+            mode,
+            options: OcspOptions::default(),
+            cache,
+            online,
+            agent: http_agent(timeout),
+        }
+    }
+
     /// No checks (`off`).
     pub fn off() -> Self {
-        Self {
-            mode: RevocationMode::Off,
-            options: OcspOptions::default(),
-            cache: None,
-            online: None,
-            agent: http_agent(Duration::from_secs(10)),
-        }
+        Self::new(RevocationMode::Off, None, None)
     }
 
     /// `stapled`: responses from the evidence, then from `cache` when given.
     pub fn stapled(cache: Option<OcspCache>) -> Self {
-        Self {
-            mode: RevocationMode::Stapled,
-            options: OcspOptions::default(),
-            cache,
-            online: None,
-            agent: http_agent(Duration::from_secs(10)),
-        }
+        Self::new(RevocationMode::Stapled, cache, None)
     }
 
     /// `online`: every check asks `online`; good answers are saved to `cache` when given.
     pub fn online(online: OnlineOcsp, cache: Option<OcspCache>) -> Self {
-        Self {
-            mode: RevocationMode::Online,
-            options: OcspOptions::default(),
-            cache,
-            agent: http_agent(online.timeout),
-            online: Some(online),
-        }
+        Self::new(RevocationMode::Online, cache, Some(online))
     }
 
     /// The mode.

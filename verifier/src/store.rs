@@ -649,27 +649,28 @@ impl Store {
 
     /// Stored OCSP rows for a certificate serial (hex), the most recent `thisUpdate` first.
     pub fn ocsp_for_serial(&self, serial: &str) -> Result<Vec<OcspRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT serial, issuer_key_hash, body, this_update, next_update, source, stored_at
-             FROM gpu_ocsp WHERE serial = ?1 ORDER BY this_update DESC",
-        )?;
-        let rows = stmt.query_map(params![serial], ocsp_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?);
-        }
-        Ok(out)
+        self.ocsp_query(
+            "WHERE serial = ?1 ORDER BY this_update DESC",
+            params![serial],
+        )
     }
 
     /// Every stored OCSP row, by serial.
     pub fn ocsp_rows(&self) -> Result<Vec<OcspRow>, StoreError> {
+        self.ocsp_query("ORDER BY serial, issuer_key_hash", params![])
+    }
+
+    fn ocsp_query(
+        &self,
+        tail: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<OcspRow>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT serial, issuer_key_hash, body, this_update, next_update, source, stored_at
-             FROM gpu_ocsp ORDER BY serial, issuer_key_hash",
-        )?;
-        let rows = stmt.query_map([], ocsp_row)?;
+             FROM gpu_ocsp {tail}"
+        ))?;
+        let rows = stmt.query_map(args, ocsp_row)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row?);
