@@ -255,10 +255,58 @@ impl ModelManifest {
         out
     }
 
+    /// The resources in OpenSSF Model Signing order: paths compared component by component
+    /// (`tokenizer/vocab.txt` before `tokenizer.json`), and shards of one file by their start
+    /// and end offsets as numbers. This is the order model-signing writes into a signed
+    /// statement and hashes into the subject digest; `M` keeps its own (byte) order.
+    pub fn oms_resources(&self) -> Vec<&ModelResource> {
+        let shards = matches!(self.serialization, Serialization::Shards { .. });
+        let mut out: Vec<&ModelResource> = self.resources.iter().collect();
+        out.sort_by(|a, b| oms_cmp(&a.name, &b.name, shards));
+        out
+    }
+
+    /// The OMS subject digest: SHA-256 over the raw resource digests concatenated in
+    /// [`ModelManifest::oms_resources`] order. It covers digests only, not names, so it is an
+    /// index into signed statements, never an identity on its own (the identity is `M`).
+    pub fn subject_digest(&self) -> [u8; 32] {
+        subject_digest(self.oms_resources().iter().map(|r| r.digest()))
+    }
+
     /// The model digest `M = SHA-256(canonical_json)`.
     pub fn digest(&self) -> ModelDigest {
         ModelDigest::from_bytes(Sha256::digest(self.canonical_json().as_bytes()).into())
     }
+}
+
+/// Compares two resource names in OpenSSF Model Signing order (see
+/// [`ModelManifest::oms_resources`]). With `shards`, a name is `PATH:START:END` (split at its
+/// last two colons) and the offsets compare as numbers; a shard name that does not have that
+/// form sorts by its whole text as a path.
+pub fn oms_cmp(a: &str, b: &str, shards: bool) -> std::cmp::Ordering {
+    fn path_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+        a.split('/').cmp(b.split('/'))
+    }
+    fn shard(name: &str) -> Option<(&str, u64, u64)> {
+        let mut parts = name.rsplitn(3, ':');
+        let end = parts.next()?.parse().ok()?;
+        let start = parts.next()?.parse().ok()?;
+        Some((parts.next()?, start, end))
+    }
+    if shards && let (Some((pa, sa, ea)), Some((pb, sb, eb))) = (shard(a), shard(b)) {
+        return path_cmp(pa, pb).then(sa.cmp(&sb)).then(ea.cmp(&eb));
+    }
+    path_cmp(a, b)
+}
+
+/// SHA-256 over `digests` concatenated in the order given: the OMS subject digest of a
+/// statement whose resources are listed in that order.
+pub fn subject_digest<'a>(digests: impl IntoIterator<Item = &'a [u8]>) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    for digest in digests {
+        hash.update(digest);
+    }
+    hash.finalize().into()
 }
 
 impl TryFrom<&v1::ModelManifest> for ModelManifest {
@@ -351,6 +399,53 @@ mod tests {
         assert_eq!(names, ["config.json", "model.safetensors"]);
         assert_eq!(m.serialization(), Serialization::Files);
         assert_eq!(m.hash_algorithm(), HashAlgorithm::Sha256);
+    }
+
+    #[test]
+    fn oms_order_is_component_wise_and_numeric_for_shards() {
+        let names = ["tokenizer.json", "tokenizer/vocab.txt", "a:0:10", "b"];
+        let mut files = names.to_vec();
+        files.sort_by(|a, b| oms_cmp(a, b, false));
+        assert_eq!(
+            files,
+            ["a:0:10", "b", "tokenizer/vocab.txt", "tokenizer.json"]
+        );
+        let mut shards = [
+            "w:8192:9000",
+            "w:0:4096",
+            "w:4096:8192",
+            "v/x:0:1",
+            "v.y:0:1",
+        ]
+        .to_vec();
+        shards.sort_by(|a, b| oms_cmp(a, b, true));
+        assert_eq!(
+            shards,
+            [
+                "v/x:0:1",
+                "v.y:0:1",
+                "w:0:4096",
+                "w:4096:8192",
+                "w:8192:9000"
+            ]
+        );
+        let m = ModelManifest::new(
+            Serialization::Files,
+            HashAlgorithm::Sha256,
+            vec![
+                ModelResource::new("tokenizer.json", vec![1; 32]),
+                ModelResource::new("tokenizer/vocab.txt", vec![2; 32]),
+            ],
+        )
+        .unwrap();
+        let order: Vec<&str> = m.oms_resources().iter().map(|r| r.name()).collect();
+        assert_eq!(order, ["tokenizer/vocab.txt", "tokenizer.json"]);
+        let mut concat = vec![2; 32];
+        concat.extend([1; 32]);
+        assert_eq!(
+            m.subject_digest(),
+            <[u8; 32]>::from(Sha256::digest(&concat))
+        );
     }
 
     #[test]

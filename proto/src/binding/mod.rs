@@ -16,7 +16,9 @@ use std::fmt;
 use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
-pub use self::manifest::{HashAlgorithm, ModelManifest, ModelResource, Serialization};
+pub use self::manifest::{
+    HashAlgorithm, ModelManifest, ModelResource, Serialization, oms_cmp, subject_digest,
+};
 use crate::v1;
 
 /// Version number written as `"v"` in the REPORT_DATA object.
