@@ -86,6 +86,16 @@ deny contains msg if {
 	msg := sprintf("model.manifest_digest %v is in data.denied_models", [digest])
 }
 
+# P10/K2: a signed model. When the data names model signers (data.model_signing: public keys or
+# certificate roots, docs/policy-input.md), the verifier checks the OpenSSF Model Signing bundle
+# sent with the evidence against them, and that the signed resources equal the bound manifest;
+# anything short of `verified` is denied, with the verifier's reason.
+deny contains msg if {
+	data.model_signing
+	not input.model.signature.verified == true
+	msg := sprintf("model.signature is not verified: %v", [object.get(input, ["model", "signature", "error"], "no model signature was sent")])
+}
+
 # Each GPU's report must answer this attestation's nonce; simulated GPUs and RIM mismatches are
 # allowed.
 deny contains msg if {

@@ -207,6 +207,7 @@ pub fn evidence_bundle_with_gpus(
         gpus: gpus.into_iter().map(v1::GpuEvidence::from).collect(),
         model: Some(model.into()),
         tee_pubkey: pair.public_key().as_bytes().to_vec(),
+        model_signature: Vec::new(),
     })
 }
 
@@ -238,9 +239,29 @@ pub async fn attest_with_gpus(
     model: &ModelManifest,
     key_ids: &[String],
 ) -> Result<Released, AgentError> {
+    attest_signed_model(client, source, gpu_source, model, None, key_ids).await
+}
+
+/// [`attest_with_gpus`], sending `model_signature` (the OpenSSF Model Signing bundle over
+/// `model`, as read from its file) beside the evidence for the verifier to check.
+///
+/// # Errors
+///
+/// [`AgentError`] for each step.
+pub async fn attest_signed_model(
+    client: &mut VerifierClient<Channel>,
+    source: &CpuSource,
+    gpu_source: &GpuSource,
+    model: &ModelManifest,
+    model_signature: Option<&[u8]>,
+    key_ids: &[String],
+) -> Result<Released, AgentError> {
     let nonce = challenge(client).await?;
     let pair = TeeKeyPair::generate();
-    let evidence = evidence_bundle_with_gpus(source, gpu_source, &nonce, &pair, model)?;
+    let mut evidence = evidence_bundle_with_gpus(source, gpu_source, &nonce, &pair, model)?;
+    if let Some(signature) = model_signature {
+        evidence.model_signature = signature.to_vec();
+    }
     let request = AttestRequest {
         evidence: Some(evidence),
         key_ids: key_ids.to_vec(),

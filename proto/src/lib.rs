@@ -122,6 +122,7 @@ mod tests {
                     ignore_paths: vec![".git".to_owned()],
                 }),
                 tee_pubkey: vec![7; 32],
+                model_signature: Vec::new(),
             }),
             key_ids: vec!["k1".to_owned(), "k2".to_owned()],
         };

@@ -63,6 +63,7 @@ pub fn simulated_snp_bundle(
         gpus,
         model: Some(model.into()),
         tee_pubkey: tee_pubkey.as_bytes().to_vec(),
+        model_signature: Vec::new(),
     })
 }
 
@@ -102,6 +103,7 @@ pub fn simulated_tdx_bundle(
         gpus: Vec::new(),
         model: Some(model.into()),
         tee_pubkey: tee_pubkey.as_bytes().to_vec(),
+        model_signature: Vec::new(),
     })
 }
 

@@ -417,6 +417,7 @@ async fn low_order_tee_key_is_refused() {
         gpus: Vec::new(),
         model: Some(model(1).into()),
         tee_pubkey: vec![0; 32],
+        model_signature: Vec::new(),
     };
     let e = v
         .refused(&mut c, request(bundle, &["k"]), Code::PermissionDenied)

@@ -113,6 +113,16 @@ impl ClaimsDocument {
         doc
     }
 
+    /// The document for the decision on `key_id`, with `model.signature` as judged under that
+    /// key's policy (`crate::model_signing`).
+    pub fn for_key_with_signature(&self, key_id: &str, signature: Value) -> Value {
+        let mut doc = self.for_key(key_id);
+        if let Some(model) = doc.get_mut("model").and_then(Value::as_object_mut) {
+            model.insert("signature".to_owned(), signature);
+        }
+        doc
+    }
+
     /// The document without a key id (for logs and the demo).
     pub fn shared(&self) -> &Value {
         &self.base
@@ -127,6 +137,7 @@ fn model_claims(model: &ModelManifest) -> Value {
         .collect();
     json!({
         "manifest_digest": model.digest().to_hex(),
+        "subject_digest": hex::encode(model.subject_digest()),
         "serialization": model.serialization().method(),
         "shard_size": model.serialization().shard_size().map(|s| s.get()),
         "hash_algorithm": model.hash_algorithm().as_str(),

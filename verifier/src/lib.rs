@@ -9,6 +9,7 @@ pub mod collateral;
 pub mod config;
 pub mod gpu;
 pub mod keys;
+pub mod model_signing;
 pub mod offline;
 pub mod pcs;
 pub mod policy;

@@ -14,7 +14,9 @@ use warden_evidence::UnixTime;
 use warden_evidence::tdx::{AddOutcome, Quote, TdxVerifier};
 use warden_verifier::collateral::{self, CollateralCache, CollateralError};
 use warden_verifier::config::{Config, RimFetchConfig};
+use warden_evidence::model::{ModelSigners, SigningRules};
 use warden_verifier::keys::{KeyBroker, KeyId, KeyMaterial, MasterKey};
+use warden_verifier::model_signing::{self, ModelTrust};
 use warden_verifier::offline::{self, SnpFiles};
 use warden_verifier::policy::{Policy, PolicySet};
 use warden_verifier::rim_fetch::{self, RimClient};
@@ -299,6 +301,41 @@ enum VerifyKind {
     /// A measurement mismatch is a claim (`measurements_match: false`, `mismatched_indices`),
     /// not an invalid report: policy judges it. Revocation: see --revocation.
     Nvidia(NvidiaArgs),
+    /// A model directory against its OpenSSF Model Signing bundle (model-signing's Sigstore
+    /// bundle v0.3, key or certificate method): the signature over the DSSE envelope with a
+    /// pinned key or a chain to a given root, the signed statement, the hashing method and the
+    /// signer's ignore paths against the rules, then the directory hashed as the statement
+    /// says and compared entry by entry (missing, extra and changed files all fail).
+    Model(ModelArgs),
+}
+
+#[derive(Debug, Args)]
+struct ModelArgs {
+    /// The model directory (or single file) the bundle signs.
+    #[arg(long, value_name = "DIR")]
+    dir: PathBuf,
+    /// The signature bundle (model-signing writes `model.sig`). Ignored when hashing if it lies
+    /// inside --dir.
+    #[arg(long, value_name = "FILE")]
+    bundle: PathBuf,
+    /// A trusted signer's public key (SPKI PEM; ECDSA P-256, P-384 or P-521). Repeatable.
+    #[arg(long, value_name = "PEM")]
+    key: Vec<PathBuf>,
+    /// A trusted root certificate (PEM) for bundles signed with the certificate method.
+    /// Repeatable.
+    #[arg(long, value_name = "PEM")]
+    root: Vec<PathBuf>,
+    /// Take the signers and rules from a policy data file's `model_signing` object instead
+    /// (docs/policy-input.md), to check what a key's policy will accept.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "root"])]
+    policy_data: Option<PathBuf>,
+    /// Verification time, RFC 3339; it matters for the certificate method only (the leaf must
+    /// not be issued after it). Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_time)]
+    at: Option<UnixTime>,
+    /// Print the claims as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -425,6 +462,12 @@ fn main() -> ExitCode {
                     kind: VerifyKind::Nvidia(args),
                 },
         } => return verify_nvidia(&args),
+        Command::Evidence {
+            command:
+                EvidenceCommand::Verify {
+                    kind: VerifyKind::Model(args),
+                },
+        } => return verify_model(&args),
         Command::Rims {
             command:
                 RimsCommand::Fetch {
@@ -706,6 +749,72 @@ fn verify_snp(args: &SnpArgs) -> ExitCode {
             ),
             args.json,
         ),
+        Err(e) => invalid(&e),
+    }
+}
+
+fn verify_model(args: &ModelArgs) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(USAGE)
+    };
+    let bundle = match read("--bundle", &args.bundle) {
+        Ok(bundle) => bundle,
+        Err(code) => return code,
+    };
+    let trust = if let Some(path) = &args.policy_data {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) => return usage(format!("cannot read --policy-data {}: {e}", path.display())),
+        };
+        let data: serde_json::Value = match serde_json::from_str(&text) {
+            Ok(data) => data,
+            Err(e) => return usage(format!("--policy-data {}: {e}", path.display())),
+        };
+        match ModelTrust::from_data(&data) {
+            Ok(Some(trust)) => trust,
+            Ok(None) => {
+                return usage(format!(
+                    "--policy-data {} has no model_signing object",
+                    path.display()
+                ));
+            }
+            Err(e) => return usage(format!("--policy-data {}: {e}", path.display())),
+        }
+    } else {
+        if args.key.is_empty() && args.root.is_empty() {
+            return usage("name a signer: --key PEM, --root PEM or --policy-data FILE".to_owned());
+        }
+        let mut signers = ModelSigners::new();
+        for path in &args.key {
+            let added = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| signers.add_public_key_pem(&pem).map_err(|e| e.to_string()));
+            if let Err(e) = added {
+                return usage(format!("--key {}: {e}", path.display()));
+            }
+        }
+        for path in &args.root {
+            let added = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| signers.add_root_pem(&pem).map_err(|e| e.to_string()));
+            if let Err(e) = added {
+                return usage(format!("--root {}: {e}", path.display()));
+            }
+        }
+        ModelTrust::new(signers, SigningRules::default())
+    };
+    let now = args.at.unwrap_or_else(|| SystemClock.now());
+    match model_signing::verify_model_dir(&args.dir, &bundle, &args.bundle, &trust, now) {
+        Ok(claims) => {
+            let headline = format!(
+                "valid: {} signed by {}, {} matches",
+                args.bundle.display(),
+                claims["signature"]["signer"],
+                args.dir.display()
+            );
+            valid(&claims, &headline, args.json)
+        }
         Err(e) => invalid(&e),
     }
 }

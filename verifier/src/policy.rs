@@ -149,6 +149,8 @@ pub struct Policy {
     digest: [u8; 32],
     /// The engine with the module and data loaded and prepared; cloned per evaluation.
     engine: regorus::Engine,
+    /// The model signers its data trusts (`model_signing`), if any.
+    model_trust: Option<std::sync::Arc<crate::model_signing::ModelTrust>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -250,6 +252,7 @@ impl Policy {
             }
         }
 
+        let mut model_trust = None;
         if let Some((data_file, text)) = &data {
             let data_error = |message: String| PolicyError::Data {
                 file: data_file.clone(),
@@ -265,6 +268,9 @@ impl Policy {
                     "the key `warden` is reserved for the policy package".to_owned(),
                 ));
             }
+            model_trust = crate::model_signing::ModelTrust::from_data(&value)
+                .map_err(data_error)?
+                .map(std::sync::Arc::new);
             engine
                 .add_data(regorus::Value::from(value))
                 .map_err(|e| data_error(e.to_string()))?;
@@ -281,7 +287,13 @@ impl Policy {
             name: name.to_owned(),
             digest: digest(rego, data.as_ref().map(|(_, text)| *text)),
             engine,
+            model_trust,
         })
+    }
+
+    /// The model signers and signing rules its data configures (`model_signing`), if any.
+    pub fn model_trust(&self) -> Option<&crate::model_signing::ModelTrust> {
+        self.model_trust.as_deref()
     }
 
     /// The policy's name (a key's `policy` field names it).

@@ -34,6 +34,7 @@ use crate::collateral::CollateralCache;
 use crate::config::{Config, MAX_KEYS_PER_REQUEST};
 use crate::gpu::{GpuJudge, GpuRefusal};
 use crate::keys::{KeyBroker, KeyError, KeyId, KeyIdError, MasterKey};
+use crate::model_signing::ReceivedSignature;
 use crate::policy::{PolicyError, PolicySet};
 use crate::rims::RimStore;
 use crate::store::{NonceError, Store, StoreError};
@@ -671,6 +672,14 @@ impl VerifierState {
         )
         .map_err(malformed)?;
 
+        if bundle.model_signature.len() > crate::model_signing::MAX_SIGNATURE_BYTES {
+            return Err(AttestError::Malformed(format!(
+                "model_signature is {} bytes, at most {} are accepted",
+                bundle.model_signature.len(),
+                crate::model_signing::MAX_SIGNATURE_BYTES
+            )));
+        }
+
         // 2. The nonce: consumed now, whatever happens next (docs/protocol.md).
         self.store
             .consume_nonce(nonce.as_bytes(), now)
@@ -765,11 +774,18 @@ impl VerifierState {
         )
         .map_err(|e: ClaimsError| AttestError::Internal(e.to_string()))?;
 
-        // 6. Policy, per key.
+        // 6. Policy, per key; the model signature is judged under each key's policy's signers.
         record.claims = Some(claims.shared().clone());
+        let signature = ReceivedSignature::parse(&bundle.model_signature);
+        let model_check = ModelCheck {
+            signature: &signature,
+            model: &model,
+            now,
+            judged: std::cell::RefCell::new(Vec::new()),
+        };
         let mut sealed = Vec::new();
         for key_id in &key_ids {
-            let (decision, material) = self.decide(&claims, key_id)?;
+            let (decision, material) = self.decide(&claims, &model_check, key_id)?;
             if let Some(material) = material {
                 let s = seal::seal(&tee_pubkey, &nonce, key_id.as_ref(), material.expose())
                     .map_err(AttestError::TeeKey)?;
@@ -797,6 +813,7 @@ impl VerifierState {
     fn decide(
         &self,
         claims: &ClaimsDocument,
+        model_check: &ModelCheck<'_>,
         key_id: &KeyId,
     ) -> Result<(KeyDecision, Option<crate::keys::KeyMaterial>), AttestError> {
         let mut decision = KeyDecision {
@@ -826,12 +843,39 @@ impl VerifierState {
             return Ok((decision, None));
         };
         decision.policy_digest = Some(policy.digest_hex());
+        let signature = model_check.judge(policy);
         let verdict = policy
-            .evaluate(&claims.for_key(key_id.as_ref()))
+            .evaluate(&claims.for_key_with_signature(key_id.as_ref(), signature))
             .map_err(|e| AttestError::Internal(format!("policy {}: {e}", policy.name())))?;
         decision.allow = verdict.allow;
         decision.reasons = verdict.reasons;
         Ok((decision, verdict.allow.then_some(stored.material)))
+    }
+}
+
+/// What the per-key model signature check needs: the signature as received, the manifest the
+/// evidence bound, and the verification time.
+struct ModelCheck<'a> {
+    signature: &'a ReceivedSignature,
+    model: &'a ModelManifest,
+    now: UnixTime,
+    /// Claims already computed in this attestation, by policy digest (several keys often
+    /// share a policy).
+    judged: std::cell::RefCell<Vec<([u8; 32], Value)>>,
+}
+
+impl ModelCheck<'_> {
+    /// `model.signature` under `policy`'s signers.
+    fn judge(&self, policy: &crate::policy::Policy) -> Value {
+        let digest = policy.digest();
+        if let Some((_, claims)) = self.judged.borrow().iter().find(|(d, _)| *d == digest) {
+            return claims.clone();
+        }
+        let claims = self
+            .signature
+            .claims(policy.model_trust(), self.model, self.now);
+        self.judged.borrow_mut().push((digest, claims.clone()));
+        claims
     }
 }
 

@@ -538,6 +538,7 @@ mod tests {
                 ignore_paths: Vec::new(),
             }),
             tee_pubkey: pk().as_bytes().to_vec(),
+            model_signature: Vec::new(),
         }
     }
 
