@@ -665,6 +665,10 @@ mod model {
             (".gitx", false),
             ("", false),
             ("tokenizer/.git", false),
+            (".git/../weights", false),
+            ("./.git", false),
+            ("/.git", false),
+            (".git//x", false),
         ] {
             let mut st = files_statement();
             st["predicate"]["serialization"]["ignore_paths"] = json!([".git", path]);
@@ -1122,9 +1126,8 @@ mod model {
         );
         assert_eq!(
             signers.add_root_der(b"junk"),
-            Err(E::Certificate {
-                index: 0,
-                reason: "root is not a DER X.509 certificate"
+            Err(E::InvalidRoot {
+                reason: "not a DER X.509 certificate"
             })
         );
         let key = key();

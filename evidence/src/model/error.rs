@@ -87,6 +87,12 @@ pub enum ModelSignatureError {
     /// bundle without hint).
     #[error("DSSE signature does not verify")]
     SignatureInvalid,
+    /// A configured root certificate does not parse.
+    #[error("root certificate: {reason}")]
+    InvalidRoot {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A certificate of the chain (0 = leaf) is malformed or outside the profile.
     #[error("certificate {index}: {reason}")]
     Certificate {

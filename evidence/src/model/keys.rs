@@ -207,9 +207,8 @@ impl ModelSigners {
     pub fn add_root_pem(&mut self, pem: &str) -> Result<(), ModelSignatureError> {
         match pem_blocks(pem, "CERTIFICATE").as_deref() {
             Some([der]) => self.add_root_der(der),
-            _ => Err(ModelSignatureError::Certificate {
-                index: 0,
-                reason: "root is not exactly one CERTIFICATE PEM block",
+            _ => Err(ModelSignatureError::InvalidRoot {
+                reason: "not exactly one CERTIFICATE PEM block",
             }),
         }
     }
@@ -224,9 +223,8 @@ impl ModelSigners {
                 }
                 Ok(())
             }
-            _ => Err(ModelSignatureError::Certificate {
-                index: 0,
-                reason: "root is not a DER X.509 certificate",
+            _ => Err(ModelSignatureError::InvalidRoot {
+                reason: "not a DER X.509 certificate",
             }),
         }
     }

@@ -49,7 +49,8 @@ pub struct SigningRules {
     pub allowed_methods: Vec<(SerializationMethod, HashAlgorithm)>,
     /// Paths a signer may leave unhashed (root-relative, as model-signing writes them). A
     /// signer's ignore path is allowed when it equals one of these, or lies under one, after
-    /// removing trailing `/`.
+    /// removing trailing `/`. A signer path that is absolute or has an empty, `.` or `..`
+    /// component is never allowed.
     pub allowed_ignore_paths: Vec<String>,
     /// Whether a signer may have hashed symlinks (as their targets' content; symlinked
     /// directories are silently skipped by model-signing).
@@ -99,12 +100,17 @@ impl SigningRules {
         }
         for path in &statement.ignore_paths {
             let p = path.trim_end_matches('/');
-            let allowed = self.allowed_ignore_paths.iter().any(|a| {
-                let a = a.trim_end_matches('/');
-                p == a
-                    || p.strip_prefix(a)
-                        .is_some_and(|rest| !a.is_empty() && rest.starts_with('/'))
-            });
+            // model-signing joins ignore paths to the model root without normalising them;
+            // a path that is absolute or has empty, `.` or `..` components could name
+            // something other than what it looks like, so it is never allowed.
+            let plain = p.split('/').all(|c| !c.is_empty() && c != "." && c != "..");
+            let allowed = plain
+                && self.allowed_ignore_paths.iter().any(|a| {
+                    let a = a.trim_end_matches('/');
+                    p == a
+                        || p.strip_prefix(a)
+                            .is_some_and(|rest| !a.is_empty() && rest.starts_with('/'))
+                });
             if !allowed {
                 return Err(ModelSignatureError::IgnorePathNotAllowed { path: path.clone() });
             }
