@@ -3,6 +3,7 @@
 //! One module per evidence kind. Nothing here does I/O or reads the clock: the verification time
 //! is always an argument, so tests pin it.
 
+pub mod model;
 pub mod nvidia;
 #[cfg(feature = "sim")]
 pub mod sim;
