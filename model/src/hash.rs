@@ -247,7 +247,10 @@ pub fn hash_model(
     opts: &HashOptions,
     progress: &dyn Progress,
 ) -> Result<HashedModel, HashError> {
-    let shard_size = opts.serialization.shard_size().map(std::num::NonZeroU64::get);
+    let shard_size = opts
+        .serialization
+        .shard_size()
+        .map(std::num::NonZeroU64::get);
     if shard_size.is_some() && opts.algorithm == HashAlgorithm::Blake3 {
         return Err(HashError::UnsupportedShardAlgorithm {
             algorithm: opts.algorithm,
@@ -664,7 +667,14 @@ mod tests {
         let list = ignore_list(Path::new("/m"), &opts).unwrap();
         assert_eq!(
             list,
-            [".git", ".gitattributes", ".github", ".gitignore", "a/b", "c"]
+            [
+                ".git",
+                ".gitattributes",
+                ".github",
+                ".gitignore",
+                "a/b",
+                "c"
+            ]
         );
         assert!(is_ignored("a/b", &list));
         assert!(is_ignored("a/b/x/y", &list));

@@ -84,7 +84,13 @@ fn assert_same_statement(ours: &Value, golden: &Value, what: &str) {
     assert_eq!(ours["subject"], golden["subject"], "{what}");
     let (a, b) = (&ours["predicate"], &golden["predicate"]);
     assert_eq!(a["resources"], b["resources"], "{what}");
-    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<_>>();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
     assert_eq!(keys(a), keys(b), "{what}: predicate fields");
     let (sa, sb) = (&a["serialization"], &b["serialization"]);
     assert_eq!(keys(sa), keys(sb), "{what}: serialization fields");
@@ -122,7 +128,10 @@ fn golden_configurations_match_model_signing() {
         let golden = read_json(dir.join(payload));
         let want = &expected["bundles"][bundle];
         for threads in [1, 4] {
-            let opts = HashOptions { threads, ..opts.clone() };
+            let opts = HashOptions {
+                threads,
+                ..opts.clone()
+            };
             let hashed = hash_model(&dir.join("tiny-model"), &opts, &NoProgress).unwrap();
             assert_eq!(hashed.subject_name, "tiny-model");
             assert_eq!(hashed.files, 8, "{bundle}: .gitattributes is ignored");

@@ -351,7 +351,10 @@ fn thread_counts_and_large_files_give_identical_manifests() {
         let one = run(1);
         assert_eq!(one, run(4), "{serialization:?} {algorithm}");
         assert_eq!(one, run(0), "{serialization:?} {algorithm}");
-        assert_eq!(one.bytes, big.len() as u64 + (0..20).map(|i| i * 1000).sum::<u64>());
+        assert_eq!(
+            one.bytes,
+            big.len() as u64 + (0..20).map(|i| i * 1000).sum::<u64>()
+        );
         let big_digest = match algorithm {
             HashAlgorithm::Sha256 => sha(&big),
             HashAlgorithm::Blake3 => blake3::hash(&big).as_bytes().to_vec(),
