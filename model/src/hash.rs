@@ -27,7 +27,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use warden_proto::binding::{
@@ -554,14 +554,16 @@ fn run(
     pool.scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|_| {
-                let mut buf = vec![0u8; buffer];
+                let mut bufs = vec![vec![0u8; buffer]; 2];
                 loop {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(index) else { return };
-                    match job.hash(item, &mut buf) {
+                    // A failed read may have kept a buffer; the pipeline needs two.
+                    bufs.resize_with(2, || vec![0u8; buffer]);
+                    match job.hash(item, &mut bufs) {
                         Ok(Some(digest)) => {
                             if let Ok(mut slots) = results.lock()
                                 && let Some(slot) = slots.get_mut(index)
@@ -606,39 +608,25 @@ struct Job<'a> {
 
 impl Job<'_> {
     /// The digest of one item; `None` if another worker failed meanwhile.
-    fn hash(&self, item: &Item, buf: &mut [u8]) -> Result<Option<Vec<u8>>, HashError> {
+    ///
+    /// An item longer than one buffer is read by a helper thread into one buffer while the
+    /// other is hashed, so the copy out of the page cache overlaps the hashing.
+    fn hash(&self, item: &Item, bufs: &mut Vec<Vec<u8>>) -> Result<Option<Vec<u8>>, HashError> {
         let Some(entry) = self.files.get(item.file) else {
             return Ok(None);
         };
         let path = entry.path.as_path();
         let file = File::open(path).map_err(|e| HashError::io(path, &e))?;
-        let changed = || HashError::FileChanged {
-            path: path.to_owned(),
-            expected: entry.size,
-        };
         let mut hasher = ContentHasher::new(self.algorithm);
-        let mut offset = item.start;
-        while offset < item.end {
-            if self.stop.load(Ordering::Relaxed) {
+        let window = bufs.first().map_or(0, Vec::len) as u64;
+        if item.end - item.start <= window {
+            let Some(buf) = bufs.first_mut() else {
                 return Ok(None);
-            }
-            let want = usize::try_from(item.end - offset).map_or(buf.len(), |r| r.min(buf.len()));
-            let chunk = buf.get_mut(..want).ok_or_else(changed)?;
-            file.read_exact_at(chunk, offset).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    changed()
-                } else {
-                    HashError::io(path, &e)
-                }
-            })?;
-            match &mut hasher {
-                ContentHasher::Blake3(h) if self.parallel_blake3 => {
-                    h.update_rayon(chunk);
-                }
-                other => other.update(chunk),
-            }
-            self.progress.advance(want as u64);
-            offset += want as u64;
+            };
+            let chunk = self.read(&file, entry, item.start, item.end, buf)?;
+            self.update(&mut hasher, chunk);
+        } else if !self.pipelined(&file, entry, item, bufs, &mut hasher)? {
+            return Ok(None);
         }
         // The item that ends the file checks that it still ends there.
         if item.end == entry.size {
@@ -647,10 +635,116 @@ impl Job<'_> {
                 .read_at(&mut probe, item.end)
                 .map_err(|e| HashError::io(path, &e))?;
             if more != 0 {
-                return Err(changed());
+                return Err(self.changed(entry));
             }
         }
         Ok(Some(hasher.finalize()))
+    }
+
+    fn changed(&self, entry: &FileEntry) -> HashError {
+        HashError::FileChanged {
+            path: entry.path.clone(),
+            expected: entry.size,
+        }
+    }
+
+    /// Reads `[start, end)` (at most one buffer) into `buf`.
+    fn read<'b>(
+        &self,
+        file: &File,
+        entry: &FileEntry,
+        start: u64,
+        end: u64,
+        buf: &'b mut [u8],
+    ) -> Result<&'b [u8], HashError> {
+        let want = usize::try_from(end - start).map_or(buf.len(), |r| r.min(buf.len()));
+        let chunk = buf.get_mut(..want).ok_or_else(|| self.changed(entry))?;
+        file.read_exact_at(chunk, start).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                self.changed(entry)
+            } else {
+                HashError::io(&entry.path, &e)
+            }
+        })?;
+        Ok(chunk)
+    }
+
+    fn update(&self, hasher: &mut ContentHasher, chunk: &[u8]) {
+        match hasher {
+            ContentHasher::Blake3(h) if self.parallel_blake3 => {
+                h.update_rayon(chunk);
+            }
+            other => other.update(chunk),
+        }
+        self.progress.advance(chunk.len() as u64);
+    }
+
+    /// Hashes a multi-window item with a reader thread; `false` if stopped by another worker.
+    /// The buffers come back into `bufs` whatever happens.
+    fn pipelined(
+        &self,
+        file: &File,
+        entry: &FileEntry,
+        item: &Item,
+        bufs: &mut Vec<Vec<u8>>,
+        hasher: &mut ContentHasher,
+    ) -> Result<bool, HashError> {
+        let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(bufs.len());
+        let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(bufs.len());
+        for buf in bufs.drain(..) {
+            // Cannot fail: the receiver is alive and has room for every buffer.
+            let _ = empty_tx.send(buf);
+        }
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                let mut offset = item.start;
+                let mut result = Ok(());
+                while offset < item.end && !self.stop.load(Ordering::Relaxed) {
+                    let Ok(mut buf) = empty_rx.recv() else { break };
+                    match self.read(file, entry, offset, item.end, &mut buf) {
+                        Ok(chunk) => {
+                            let n = chunk.len();
+                            offset += n as u64;
+                            if full_tx.send((buf, n)).is_err() {
+                                break;
+                            }
+                        }
+                        Err(error) => {
+                            result = Err(error);
+                            // Put it back so that the drain below finds it.
+                            let mut back = vec![buf];
+                            drop(full_tx);
+                            back.extend(empty_rx.iter());
+                            return (result, back);
+                        }
+                    }
+                }
+                drop(full_tx);
+                (result, empty_rx.iter().collect::<Vec<_>>())
+            });
+            let mut complete = true;
+            for (buf, n) in full_rx.iter() {
+                if self.stop.load(Ordering::Relaxed) {
+                    complete = false;
+                }
+                if complete {
+                    self.update(hasher, buf.get(..n).unwrap_or_default());
+                }
+                // The reader may have stopped listening; then the buffer is dropped.
+                let _ = empty_tx.send(buf);
+            }
+            drop(empty_tx);
+            match reader.join() {
+                Ok((result, back)) => {
+                    bufs.extend(back);
+                    result.map(|()| complete && !self.stop.load(Ordering::Relaxed))
+                }
+                Err(_) => Err(HashError::ThreadPool {
+                    threads: 1,
+                    message: format!("the reader of {} panicked", entry.path.display()),
+                }),
+            }
+        })
     }
 }
 
