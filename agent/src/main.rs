@@ -66,6 +66,71 @@ enum Command {
         #[command(subcommand)]
         command: BindingCommand,
     },
+    /// Model identity: OpenSSF Model Signing (model-signing 1.1.1) compatible hashing.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Hash a model directory (or a single file) as model-signing 1.1.1 does: one line per
+    /// resource (`DIGEST  NAME`, in OMS order), then the OMS subject digest and the manifest
+    /// digest M bound into the evidence.
+    Hash(ModelHashArgs),
+}
+
+/// `model hash`.
+#[derive(Debug, Args)]
+struct ModelHashArgs {
+    /// The model directory, or a single model file.
+    #[arg(value_name = "DIR")]
+    path: PathBuf,
+    /// `files`: one resource per file; `shards`: one per --shard-size bytes of each file.
+    #[arg(long, value_enum, default_value = "files")]
+    method: MethodArg,
+    /// The resource digest algorithm (`blake2` is model-signing's name for blake2b; blake3
+    /// only with --method files).
+    #[arg(long = "hash", value_enum, default_value = "sha256")]
+    hash: HashArg,
+    /// Shard size in bytes, with --method shards [default: 1000000000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    shard_size: Option<u64>,
+    /// A path to leave out, relative to the model root, with everything below it; repeat for
+    /// several.
+    #[arg(long = "ignore", value_name = "PATH")]
+    ignore: Vec<String>,
+    /// Hash `.git`, `.gitattributes`, `.github` and `.gitignore` at the root too.
+    #[arg(long)]
+    no_ignore_git: bool,
+    /// Hash symbolic links to files with their target's content (links to directories stay
+    /// an error).
+    #[arg(long)]
+    allow_symlinks: bool,
+    /// Hashing threads [default: all cores].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    /// Print `{manifest_digest, subject_digest, statement}` as JSON, the statement being the
+    /// in-toto Statement model-signing would sign.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum MethodArg {
+    Files,
+    Shards,
+}
+
+/// `--hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum HashArg {
+    Sha256,
+    #[value(alias = "blake2")]
+    Blake2b,
+    Blake3,
 }
 
 #[derive(Debug, Subcommand)]
@@ -369,7 +434,7 @@ fn main() -> Result<()> {
         } => {
             let gpus = source.open_gpus()?;
             let source = source.open()?;
-            let manifest = model::hash_dir(&model)?;
+            let manifest = hash_served_model(&model)?;
             let pair = TeeKeyPair::generate();
             let bundle = client::evidence_bundle_with_gpus(
                 &source,
@@ -380,6 +445,9 @@ fn main() -> Result<()> {
             )?;
             println!("{}", serde_json::to_string_pretty(&bundle_json(&bundle))?);
         }
+        Command::Model {
+            command: ModelCommand::Hash(args),
+        } => model_hash(&args)?,
         Command::Binding { command } => match command {
             BindingCommand::ReportData {
                 nonce,
@@ -425,7 +493,7 @@ fn attest(
     }
     let gpus = source.open_gpus()?;
     let source = source.open()?;
-    let manifest = model::hash_dir(model_dir)?;
+    let manifest = hash_served_model(model_dir)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let released = runtime.block_on(async {
         let mut verifier = client::connect(url).await?;
@@ -457,6 +525,79 @@ fn attest(
     }
     if !denied.is_empty() {
         bail!("{} of {} keys denied", denied.len(), keys.len());
+    }
+    Ok(())
+}
+
+/// The manifest of the model this CVM serves (default options), with a progress bar on a
+/// terminal.
+fn hash_served_model(path: &Path) -> Result<binding::ModelManifest> {
+    let hashed = model::hash_model(
+        path,
+        &model::HashOptions::default(),
+        &model::TerminalProgress::stderr(),
+    )
+    .with_context(|| format!("cannot hash the model {}", path.display()))?;
+    Ok(hashed.manifest)
+}
+
+fn model_hash(args: &ModelHashArgs) -> Result<()> {
+    let serialization = match (args.method, args.shard_size) {
+        (MethodArg::Files, None) => binding::Serialization::Files,
+        (MethodArg::Files, Some(_)) => bail!("--shard-size goes with --method shards"),
+        (MethodArg::Shards, size) => binding::Serialization::Shards {
+            shard_size: std::num::NonZeroU64::new(
+                size.unwrap_or(warden_model::hash::DEFAULT_SHARD_SIZE),
+            )
+            .context("--shard-size must be at least 1")?,
+        },
+    };
+    let algorithm = match args.hash {
+        HashArg::Sha256 => binding::HashAlgorithm::Sha256,
+        HashArg::Blake2b => binding::HashAlgorithm::Blake2b,
+        HashArg::Blake3 => binding::HashAlgorithm::Blake3,
+    };
+    let opts = model::HashOptions {
+        serialization,
+        algorithm,
+        ignore_paths: args.ignore.clone(),
+        ignore_git_paths: !args.no_ignore_git,
+        allow_symlinks: args.allow_symlinks,
+        threads: args.threads,
+    };
+    let hashed = model::hash_model(&args.path, &opts, &model::TerminalProgress::stderr())
+        .with_context(|| format!("cannot hash the model {}", args.path.display()))?;
+    let manifest = &hashed.manifest;
+    let subject = hex::encode(manifest.subject_digest());
+    if args.json {
+        let out = serde_json::json!({
+            "manifest_digest": manifest.digest().to_hex(),
+            "subject_digest": subject,
+            "statement": warden_model::oms::statement(
+                manifest,
+                &hashed.subject_name,
+                args.allow_symlinks,
+            ),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        for resource in manifest.oms_resources() {
+            writeln!(
+                stdout,
+                "{}  {}",
+                hex::encode(resource.digest()),
+                resource.name()
+            )?;
+        }
+        writeln!(stdout, "subject sha256 {subject} {}", hashed.subject_name)?;
+        writeln!(
+            stdout,
+            "manifest digest M {} ({} files, {} bytes)",
+            manifest.digest().to_hex(),
+            hashed.files,
+            hashed.bytes
+        )?;
     }
     Ok(())
 }

@@ -1,134 +1,67 @@
-//! The model manifest of a directory: one SHA-256 digest per regular file (OMS method `files`).
-//!
-//! This is the minimal form the binding rules need: every regular file under the root, named by
-//! its `/`-separated relative path, symbolic links refused. The full OpenSSF Model Signing
-//! compatibility (shards, BLAKE2b/BLAKE3, ignore files, parallel hashing) extends this module.
+//! The model this CVM serves, hashed into its OpenSSF Model Signing manifest
+//! (`warden_model::hash`): every regular file under the root, named by its `/`-separated
+//! relative path, with the model-signing 1.1.1 rules (root git files ignored, symbolic links
+//! refused by default, a single-file model named `.`).
 
-use std::fs::{self, File};
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use sha2::{Digest, Sha256};
-use warden_proto::binding::{
-    BindingError, HashAlgorithm, ModelManifest, ModelResource, Serialization,
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+pub use warden_model::hash::{
+    HashError as ModelError, HashOptions, HashedModel, NoProgress, Progress, hash_model,
 };
+use warden_proto::binding::ModelManifest;
 
-/// Why a model directory could not be hashed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ModelError {
-    /// A file or directory could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
-    /// A symbolic link: refused, because it could point outside the model.
-    #[error("{0} is a symbolic link; model directories must not contain links")]
-    Symlink(PathBuf),
-    /// Something that is neither a regular file nor a directory.
-    #[error("{0} is not a regular file or directory")]
-    NotAFile(PathBuf),
-    /// A path that is not valid UTF-8 cannot be named in a manifest.
-    #[error("{0} is not valid UTF-8")]
-    NonUtf8(PathBuf),
-    /// The manifest is invalid (for example an empty directory).
-    #[error("{path}: {source}")]
-    Manifest {
-        /// The model root.
-        path: PathBuf,
-        /// Why.
-        source: BindingError,
-    },
-}
-
-/// Hashes every regular file under `root` with SHA-256 into a `files` manifest.
+/// Hashes the model at `root` with the default options (`files`, SHA-256, root git paths
+/// ignored, links refused, all cores) into its manifest.
 ///
 /// # Errors
 ///
 /// [`ModelError`] naming the offending path.
 pub fn hash_dir(root: &Path) -> Result<ModelManifest, ModelError> {
-    let mut resources = Vec::new();
-    let meta = fs::symlink_metadata(root).map_err(|source| ModelError::Io {
-        path: root.to_owned(),
-        source,
-    })?;
-    if meta.is_file() {
-        // A single-file model is named by its file name.
-        let name = file_name(root)?;
-        resources.push(ModelResource::new(name, hash_file(root)?));
-    } else {
-        walk(root, root, &mut resources)?;
-    }
-    ModelManifest::new(Serialization::Files, HashAlgorithm::Sha256, resources).map_err(|source| {
-        ModelError::Manifest {
-            path: root.to_owned(),
-            source,
-        }
-    })
+    hash_model(root, &HashOptions::default(), &NoProgress).map(|h| h.manifest)
 }
 
-fn file_name(path: &Path) -> Result<String, ModelError> {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_owned)
-        .ok_or_else(|| ModelError::NonUtf8(path.to_owned()))
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+#[derive(Debug)]
+pub struct TerminalProgress {
+    bar: ProgressBar,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<ModelResource>) -> Result<(), ModelError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ModelError::Io { path, source }
-    };
-    for entry in fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let path = entry.path();
-        let kind = entry.file_type().map_err(io(&path))?;
-        if kind.is_symlink() {
-            return Err(ModelError::Symlink(path));
-        } else if kind.is_dir() {
-            walk(root, &path, out)?;
-        } else if kind.is_file() {
-            let relative = path
-                .strip_prefix(root)
-                .map_err(|_| ModelError::NotAFile(path.clone()))?;
-            let name = relative
-                .components()
-                .map(|c| c.as_os_str().to_str())
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| ModelError::NonUtf8(path.clone()))?
-                .join("/");
-            out.push(ModelResource::new(name, hash_file(&path)?));
-        } else {
-            return Err(ModelError::NotAFile(path));
+impl TerminalProgress {
+    /// A bar on stderr; hidden when stderr is not a terminal.
+    pub fn stderr() -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            bar.set_draw_target(ProgressDrawTarget::hidden());
         }
+        Self { bar }
     }
-    Ok(())
 }
 
-fn hash_file(path: &Path) -> Result<Vec<u8>, ModelError> {
-    let io = |source| ModelError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        let Some(chunk) = buf.get(..n) else { break };
-        if n == 0 {
-            break;
+impl Progress for TerminalProgress {
+    fn start(&self, total_bytes: u64, files: usize) {
+        self.bar.set_length(total_bytes);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ) {
+            self.bar.set_style(style.progress_chars("=> "));
         }
-        hasher.update(chunk);
+        self.bar.set_message(format!("hashing {files} files"));
     }
-    Ok(hasher.finalize().to_vec())
+
+    fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]
@@ -144,19 +77,31 @@ mod tests {
             hex::encode(m.resources()[1].digest()),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
-        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link")).unwrap();
-        assert!(matches!(hash_dir(dir.path()), Err(ModelError::Symlink(_))));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        assert_eq!(
+            hash_dir(dir.path()),
+            Err(ModelError::Symlink { path: link })
+        );
+    }
+
+    #[test]
+    fn a_single_file_is_named_dot() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("model.gguf");
+        fs::write(&file, b"gguf").unwrap();
+        let m = hash_dir(&file).unwrap();
+        assert_eq!(m.resources()[0].name(), ".");
     }
 
     #[test]
     fn an_empty_directory_is_not_a_model() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
+        assert_eq!(
             hash_dir(dir.path()),
-            Err(ModelError::Manifest {
-                source: BindingError::NoResources,
-                ..
+            Err(ModelError::NoFiles {
+                root: dir.path().to_owned()
             })
-        ));
+        );
     }
 }
