@@ -10,7 +10,8 @@
 use serde_json::{Value, json};
 use warden_evidence::UnixTime;
 use warden_evidence::model::{
-    ModelSignatureError, ModelSigners, SignatureBundle, SigningRules, VerifiedModelSignature,
+    ModelSignatureError, ModelSigners, SerializationMethod, SignatureBundle, SigningRules,
+    VerifiedModelSignature,
     compare_manifest, verify,
 };
 use warden_proto::binding::{HashAlgorithm, ModelManifest};
@@ -118,19 +119,23 @@ impl ModelTrust {
 }
 
 /// `files/sha256` and the like.
-fn parse_method(text: &str) -> Result<(String, HashAlgorithm), String> {
+fn parse_method(text: &str) -> Result<(SerializationMethod, HashAlgorithm), String> {
     let (method, hash) = text.split_once('/').ok_or_else(|| {
         format!("model_signing.allowed_methods: {text:?} is not METHOD/HASH (e.g. files/sha256)")
     })?;
-    if method != "files" && method != "shards" {
-        return Err(format!(
-            "model_signing.allowed_methods: unknown method {method:?} (files or shards)"
-        ));
-    }
+    let method = match method {
+        "files" => SerializationMethod::Files,
+        "shards" => SerializationMethod::Shards,
+        _ => {
+            return Err(format!(
+                "model_signing.allowed_methods: unknown method {method:?} (files or shards)"
+            ));
+        }
+    };
     let hash = hash
         .parse::<HashAlgorithm>()
         .map_err(|e| format!("model_signing.allowed_methods: {e}"))?;
-    Ok((method.to_owned(), hash))
+    Ok((method, hash))
 }
 
 /// A model signature parsed once per attestation.

@@ -150,7 +150,7 @@ pub struct Policy {
     /// The engine with the module and data loaded and prepared; cloned per evaluation.
     engine: regorus::Engine,
     /// The model signers its data trusts (`model_signing`), if any.
-    model_trust: Option<std::sync::Arc<crate::model_signing::ModelTrust>>,
+    model_trust: Option<Arc<crate::model_signing::ModelTrust>>,
 }
 
 impl std::fmt::Debug for Policy {
@@ -270,7 +270,7 @@ impl Policy {
             }
             model_trust = crate::model_signing::ModelTrust::from_data(&value)
                 .map_err(data_error)?
-                .map(std::sync::Arc::new);
+                .map(Arc::new);
             engine
                 .add_data(regorus::Value::from(value))
                 .map_err(|e| data_error(e.to_string()))?;

@@ -843,7 +843,7 @@ impl VerifierState {
             return Ok((decision, None));
         };
         decision.policy_digest = Some(policy.digest_hex());
-        let signature = model_check.judge(policy);
+        let signature = model_check.judge(&policy);
         let verdict = policy
             .evaluate(&claims.for_key_with_signature(key_id.as_ref(), signature))
             .map_err(|e| AttestError::Internal(format!("policy {}: {e}", policy.name())))?;
