@@ -289,6 +289,9 @@ pub struct KeyDecision {
     pub allow: bool,
     /// Why not (empty when released).
     pub reasons: Vec<String>,
+    /// `model.signature` as this key's policy judged it (its pinned signers), when the policy
+    /// was evaluated.
+    pub model_signature: Option<Value>,
 }
 
 /// What the verifier decided for one Attest call, as written to the log.
@@ -775,7 +778,15 @@ impl VerifierState {
         .map_err(|e: ClaimsError| AttestError::Internal(e.to_string()))?;
 
         // 6. Policy, per key; the model signature is judged under each key's policy's signers.
-        record.claims = Some(claims.shared().clone());
+        let mut shared = claims.shared().clone();
+        if let Some(model) = shared.get_mut("model").and_then(Value::as_object_mut) {
+            // Judged per key (KeyDecision::model_signature); here only whether one came.
+            model.insert(
+                "signature".to_owned(),
+                serde_json::json!({ "present": !bundle.model_signature.is_empty() }),
+            );
+        }
+        record.claims = Some(shared);
         let signature = ReceivedSignature::parse(&bundle.model_signature);
         let model_check = ModelCheck {
             signature: &signature,
@@ -822,6 +833,7 @@ impl VerifierState {
             policy_digest: None,
             allow: false,
             reasons: Vec::new(),
+            model_signature: None,
         };
         // One read gives the policy name and the material: what is judged is what is released.
         let Some(stored) = self
@@ -844,6 +856,7 @@ impl VerifierState {
         };
         decision.policy_digest = Some(policy.digest_hex());
         let signature = model_check.judge(&policy);
+        decision.model_signature = Some(signature.clone());
         let verdict = policy
             .evaluate(&claims.for_key_with_signature(key_id.as_ref(), signature))
             .map_err(|e| AttestError::Internal(format!("policy {}: {e}", policy.name())))?;
