@@ -27,8 +27,8 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Mutex, mpsc};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use warden_proto::binding::{
     BindingError, HashAlgorithm, ModelManifest, ModelResource, Serialization,

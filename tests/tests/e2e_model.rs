@@ -169,7 +169,9 @@ async fn signature_claims_are_judged_per_key_policy() {
 #[tokio::test]
 async fn a_missing_signature_is_denied_where_signers_are_pinned() {
     let v = start().await;
-    let e = attest(&v, &model(1), None, &["signed-key"]).await.unwrap_err();
+    let e = attest(&v, &model(1), None, &["signed-key"])
+        .await
+        .unwrap_err();
     let record = v.record(&correlation(&e));
     assert_eq!(
         record.decisions[0].reasons,

@@ -78,7 +78,10 @@ fn generate_model(root: &Path) {
     std::fs::create_dir_all(root.join("empty-dir")).unwrap();
     let files: Vec<(&str, Vec<u8>)> = vec![
         ("config.json", b"{\"hidden_size\": 16}\n".to_vec()),
-        ("tokenizer.json", b"{\"model\": {\"type\": \"BPE\"}}\n".to_vec()),
+        (
+            "tokenizer.json",
+            b"{\"model\": {\"type\": \"BPE\"}}\n".to_vec(),
+        ),
         ("tokenizer/vocab.txt", b"<pad>\n<s>\nhello\n".to_vec()),
         ("tokenizer/.gitignore", b"# nested: hashed\n".to_vec()),
         (".gitattributes", b"# root: ignored\n".to_vec()),
@@ -221,7 +224,10 @@ fn warden_and_model_signing_agree() {
             extra,
             changed,
         }) => {
-            assert!(missing.is_empty() && extra.is_empty(), "{missing:?} {extra:?}");
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{missing:?} {extra:?}"
+            );
             assert_eq!(changed, [weights]);
         }
         other => panic!("expected a manifest mismatch, got {other:?}"),
@@ -248,7 +254,14 @@ fn warden_and_model_signing_agree() {
     .unwrap();
     let (ok, out) = oracle(
         &python,
-        &["verify", p(&model), p(&warden_sig), p(&public), "files", "sha256"],
+        &[
+            "verify",
+            p(&model),
+            p(&warden_sig),
+            p(&public),
+            "files",
+            "sha256",
+        ],
     );
     assert!(ok, "model-signing refused Warden's bundle: {out}");
     let (ok, out) = oracle(

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use warden_evidence::UnixTime;
 use warden_evidence::model::{
     ModelSignatureError, ModelSigners, SerializationMethod, SignatureBundle, SigningRules,
-    VerifiedModelSignature,
-    compare_manifest, verify,
+    VerifiedModelSignature, compare_manifest, verify,
 };
 use warden_proto::binding::{HashAlgorithm, ModelManifest};
 
@@ -164,7 +163,12 @@ impl ReceivedSignature {
 
     /// The `model.signature` claims under `trust` (a policy's `model_signing`), for the
     /// manifest the agent bound into REPORT_DATA.
-    pub fn claims(&self, trust: Option<&ModelTrust>, model: &ModelManifest, now: UnixTime) -> Value {
+    pub fn claims(
+        &self,
+        trust: Option<&ModelTrust>,
+        model: &ModelManifest,
+        now: UnixTime,
+    ) -> Value {
         let bundle = match self {
             Self::Absent => return json!({ "present": false, "verified": false }),
             Self::Invalid(e) => return refused(e.to_string()),
@@ -269,4 +273,106 @@ pub fn verify_model_dir(
         "subject_digest": hex::encode(hashed.manifest.subject_digest()),
         "signature": verified_claims(&verified),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use warden_evidence::model::Curve;
+    use warden_evidence::sim::model::ModelSigningKey;
+
+    use super::*;
+
+    fn pem() -> String {
+        ModelSigningKey::from_seed(Curve::P256, 1).public_key_pem()
+    }
+
+    fn err(data: Value) -> String {
+        ModelTrust::from_data(&data).unwrap_err()
+    }
+
+    #[test]
+    fn absent_section_is_none_and_a_full_one_loads() {
+        assert!(
+            ModelTrust::from_data(&json!({ "models": [] }))
+                .unwrap()
+                .is_none()
+        );
+        let trust = ModelTrust::from_data(&json!({ "model_signing": {
+            "public_keys": [pem()],
+            "allowed_methods": ["files/sha256", "shards/blake2b"],
+            "allowed_ignore_paths": [".git"],
+            "allow_symlinks": true,
+        }}))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            trust.rules.allowed_methods,
+            [
+                (SerializationMethod::Files, HashAlgorithm::Sha256),
+                (SerializationMethod::Shards, HashAlgorithm::Blake2b)
+            ]
+        );
+        assert_eq!(trust.rules.allowed_ignore_paths, [".git"]);
+        assert!(trust.rules.allow_symlinks);
+    }
+
+    #[test]
+    fn malformed_sections_name_the_member() {
+        assert_eq!(
+            err(json!({ "model_signing": [] })),
+            "model_signing must be an object"
+        );
+        assert_eq!(
+            err(json!({ "model_signing": {} })),
+            "model_signing names no public_keys and no certificate_roots: nobody could sign"
+        );
+        assert_eq!(
+            err(json!({ "model_signing": { "public_keys": [pem()], "keys": [] } })),
+            "model_signing.keys is not a known member"
+        );
+        assert_eq!(
+            err(json!({ "model_signing": { "public_keys": "x" } })),
+            "model_signing.public_keys must be an array of strings"
+        );
+        assert!(
+            err(json!({ "model_signing": { "public_keys": ["not a key"] } }))
+                .starts_with("model_signing.public_keys[0]: ")
+        );
+        assert!(
+            err(json!({ "model_signing": { "certificate_roots": ["not a root"] } }))
+                .starts_with("model_signing.certificate_roots[0]: ")
+        );
+        assert_eq!(
+            err(
+                json!({ "model_signing": { "public_keys": [pem()], "allowed_methods": ["sha256"] } })
+            ),
+            "model_signing.allowed_methods: \"sha256\" is not METHOD/HASH (e.g. files/sha256)"
+        );
+        assert_eq!(
+            err(
+                json!({ "model_signing": { "public_keys": [pem()], "allowed_methods": ["dirs/sha256"] } })
+            ),
+            "model_signing.allowed_methods: unknown method \"dirs\" (files or shards)"
+        );
+        assert!(
+            err(json!({ "model_signing": { "public_keys": [pem()], "allowed_methods": ["files/md5"] } }))
+                .starts_with("model_signing.allowed_methods: ")
+        );
+        assert_eq!(
+            err(json!({ "model_signing": { "public_keys": [pem()], "allow_symlinks": "no" } })),
+            "model_signing.allow_symlinks must be true or false"
+        );
+    }
+
+    #[test]
+    fn a_policy_with_a_bad_section_does_not_load() {
+        let e = crate::policy::Policy::load(
+            "p",
+            "package warden\nimport rego.v1\ndefault allow := false\ndeny contains \"x\" if false\n",
+            Some(r#"{"model_signing": {}}"#),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("nobody could sign"), "{e}");
+    }
 }
