@@ -818,6 +818,18 @@ mod model {
                 assert_eq!(claims["not_before"], LEAF_NOT_BEFORE.0);
             }
         }
+        // An RSA root (PKCS#1 v1.5, SHA-256) over an ECDSA intermediate, or directly over the leaf.
+        for intermediate in [true, false] {
+            let ca = ca(ModelCaOptions {
+                rsa_root: true,
+                intermediate,
+                ..ModelCaOptions::default()
+            });
+            assert!(
+                cert_check(&ca, &root_signers(&ca), NOW).is_ok(),
+                "{intermediate}"
+            );
+        }
         // The bundle may also carry the root itself.
         let ca = ca(ModelCaOptions::default());
         let mut chain = ca.chain().to_vec();
