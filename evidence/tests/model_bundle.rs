@@ -25,7 +25,7 @@ mod model {
     use warden_evidence::model::{
         Curve, MAX_BUNDLE_LEN, ModelSignatureError as E, ModelSigners, SerializationMethod,
         SignatureBundle, Signer, SigningRules, VerificationMaterial, compare_manifest, key_hint,
-        verify,
+        pae, verify,
     };
     use warden_evidence::sim::model::{
         LEAF_NOT_BEFORE, ModelCaOptions, ModelSigningCa, ModelSigningKey, sign_key_bundle,
@@ -173,6 +173,9 @@ mod model {
             assert_eq!(
                 bundle.signature().len() as u64,
                 want["sig_der_len"].as_u64().unwrap()
+            );
+            assert!(
+                pae(bundle.payload()).starts_with(want["pae_prefix"].as_str().unwrap().as_bytes())
             );
             assert_eq!(
                 verified.signer,
@@ -818,6 +821,18 @@ mod model {
                 assert_eq!(claims["not_before"], LEAF_NOT_BEFORE.0);
             }
         }
+        // An RSA root (PKCS#1 v1.5, SHA-256) over an ECDSA intermediate, or directly over the leaf.
+        for intermediate in [true, false] {
+            let ca = ca(ModelCaOptions {
+                rsa_root: true,
+                intermediate,
+                ..ModelCaOptions::default()
+            });
+            assert!(
+                cert_check(&ca, &root_signers(&ca), NOW).is_ok(),
+                "{intermediate}"
+            );
+        }
         // The bundle may also carry the root itself.
         let ca = ca(ModelCaOptions::default());
         let mut chain = ca.chain().to_vec();
@@ -941,6 +956,26 @@ mod model {
                 NOW
             ),
             Err(E::ChainUntrusted)
+        );
+
+        // Too many certificates.
+        let long = vec![good.chain()[0].clone(); 9];
+        let bundle = warden_evidence::sim::model::sign_certificate_bundle(
+            files_statement().to_string().as_bytes(),
+            good.leaf(),
+            &long,
+        );
+        assert_eq!(
+            verify(
+                &parse(&bundle).unwrap(),
+                &root_signers(&good),
+                &SigningRules::default(),
+                NOW
+            ),
+            Err(E::Certificate {
+                index: 8,
+                reason: "certificate chain is too long"
+            })
         );
 
         // A garbage certificate.

@@ -17,6 +17,7 @@ pub const MEDIA_TYPE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json"
 /// The older spelling of the same media type, still accepted by Sigstore clients.
 pub const MEDIA_TYPE_V03_PARAM: &str = "application/vnd.dev.sigstore.bundle+json;version=0.3";
 
+/// `dev.sigstore.bundle.v1.Bundle` (protobuf-specs, bundle v0.3), protobuf JSON.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawBundle {
@@ -25,6 +26,8 @@ struct RawBundle {
     dsse_envelope: Option<RawEnvelope>,
 }
 
+/// `dev.sigstore.bundle.v1.VerificationMaterial`: the `content` oneof (`tlogEntries` and
+/// `timestampVerificationData` are ignored: neither method here uses them).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawMaterial {
@@ -33,22 +36,26 @@ struct RawMaterial {
     certificate: Option<RawCertificate>,
 }
 
+/// `dev.sigstore.common.v1.PublicKeyIdentifier`.
 #[derive(Deserialize)]
 struct RawPublicKey {
     hint: Option<String>,
 }
 
+/// `dev.sigstore.common.v1.X509CertificateChain`.
 #[derive(Deserialize)]
 struct RawChain {
     certificates: Vec<RawCertificate>,
 }
 
+/// `dev.sigstore.common.v1.X509Certificate`: base64 DER.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawCertificate {
     raw_bytes: String,
 }
 
+/// `io.intoto.Envelope` (DSSE v1.0).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawEnvelope {
@@ -57,6 +64,7 @@ struct RawEnvelope {
     signatures: Vec<RawSignature>,
 }
 
+/// `io.intoto.Signature` (DSSE v1.0).
 #[derive(Deserialize)]
 struct RawSignature {
     sig: String,

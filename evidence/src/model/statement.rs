@@ -36,6 +36,8 @@ pub struct Statement {
     pub payload_sha256: [u8; 32],
 }
 
+/// The two type members of an in-toto Statement v1, read first so that a legacy or foreign
+/// predicate is named before its shape is judged.
 #[derive(Deserialize)]
 struct Header {
     #[serde(rename = "_type")]
@@ -44,12 +46,14 @@ struct Header {
     predicate_type: String,
 }
 
+/// in-toto Statement v1 (`in-toto/attestation` spec v1.0, statement.md).
 #[derive(Deserialize)]
 struct RawStatement {
     subject: Vec<RawSubject>,
     predicate: RawPredicate,
 }
 
+/// in-toto ResourceDescriptor v1, as a statement subject.
 #[derive(Deserialize)]
 struct RawSubject {
     #[serde(default)]
@@ -57,17 +61,20 @@ struct RawSubject {
     digest: RawSubjectDigest,
 }
 
+/// in-toto DigestSet; only `sha256` is read.
 #[derive(Deserialize)]
 struct RawSubjectDigest {
     sha256: Option<String>,
 }
 
+/// OMS v1.0 predicate (model-signing 1.x `_signing/signing.py`, `_serialization`).
 #[derive(Deserialize)]
 struct RawPredicate {
     serialization: RawSerialization,
     resources: Vec<RawResource>,
 }
 
+/// OMS v1.0 `predicate.serialization`.
 #[derive(Deserialize)]
 struct RawSerialization {
     method: String,
@@ -78,6 +85,7 @@ struct RawSerialization {
     ignore_paths: Vec<String>,
 }
 
+/// OMS v1.0 `predicate.resources[]`.
 #[derive(Deserialize)]
 struct RawResource {
     name: String,

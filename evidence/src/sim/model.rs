@@ -33,6 +33,7 @@ use crate::model::{Curve, MEDIA_TYPE_V03, PAYLOAD_TYPE, key_hint, pae, public_ke
 const OID_ECDSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 const OID_ECDSA_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 const OID_ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
+const OID_RSA_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 const OID_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
@@ -74,6 +75,9 @@ pub enum ModelSimError {
     /// A private key PEM is not PKCS#8 P-256, P-384 or P-521.
     #[error("private key is not a PKCS#8 PEM P-256, P-384 or P-521 key")]
     Key,
+    /// RSA key generation or signing failed.
+    #[error("RSA failed: {0}")]
+    Rsa(String),
     /// A subject name does not parse.
     #[error("invalid name {0:?}")]
     Name(String),
@@ -265,6 +269,8 @@ pub struct ModelCaOptions {
     pub issuer_expired_at_signing: bool,
     /// Negative case: the leaf is signed by a key other than its issuer's.
     pub leaf_signed_by_wrong_key: bool,
+    /// The root is RSA-2048 signing with PKCS#1 v1.5 and SHA-256 instead of ECDSA P-384.
+    pub rsa_root: bool,
 }
 
 impl Default for ModelCaOptions {
@@ -277,11 +283,13 @@ impl Default for ModelCaOptions {
             leaf_not_code_signing: false,
             issuer_expired_at_signing: false,
             leaf_signed_by_wrong_key: false,
+            rsa_root: false,
         }
     }
 }
 
-/// A generated model-signing PKI: a P-384 root, an optional P-256 intermediate and a leaf.
+/// A generated model-signing PKI: a P-384 (or RSA-2048) root, an optional P-256 intermediate
+/// and a leaf.
 #[derive(Debug, Clone)]
 pub struct ModelSigningCa {
     root_der: Vec<u8>,
@@ -317,11 +325,51 @@ fn extension(
     })
 }
 
+/// The key of an issuing CA.
+enum CaKey {
+    Ec(ModelSigningKey),
+    Rsa(rsa::RsaPrivateKey),
+}
+
+impl CaKey {
+    fn spki(&self) -> Result<SubjectPublicKeyInfoOwned, ModelSimError> {
+        match self {
+            Self::Ec(key) => key.spki(),
+            Self::Rsa(key) => {
+                let der = EncodePublicKey::to_public_key_der(&key.to_public_key())
+                    .map_err(|e| ModelSimError::Rsa(e.to_string()))?;
+                Ok(SubjectPublicKeyInfoOwned::from_der(der.as_bytes())?)
+            }
+        }
+    }
+
+    fn algorithm(&self) -> AlgorithmIdentifierOwned {
+        match self {
+            Self::Ec(key) => key.algorithm(),
+            // RFC 4055: sha256WithRSAEncryption with NULL parameters.
+            Self::Rsa(_) => AlgorithmIdentifierOwned {
+                oid: OID_RSA_SHA256,
+                parameters: Some(x509_cert::der::Any::null()),
+            },
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        use rsa::signature::{SignatureEncoding, Signer};
+        match self {
+            Self::Ec(key) => key.sign(message),
+            Self::Rsa(key) => rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone())
+                .sign(message)
+                .to_vec(),
+        }
+    }
+}
+
 /// One certificate to issue.
 struct Issue<'a> {
     serial: u8,
     subject: &'a Name,
-    key: &'a ModelSigningKey,
+    key: &'a CaKey,
     not_before: UnixTime,
     not_after: UnixTime,
     extensions: Vec<Extension>,
@@ -330,7 +378,7 @@ struct Issue<'a> {
 fn issue(
     cert: Issue<'_>,
     issuer_name: &Name,
-    issuer_key: &ModelSigningKey,
+    issuer_key: &CaKey,
 ) -> Result<Vec<u8>, ModelSimError> {
     let tbs = TbsCertificate {
         version: Version::V3,
@@ -360,10 +408,18 @@ impl ModelSigningCa {
     /// Generates the hierarchy described by `options`.
     pub fn generate(options: &ModelCaOptions) -> Result<Self, ModelSimError> {
         let mut rng = ChaCha20Rng::seed_from_u64(options.seed);
-        let root_key = ModelSigningKey::generate(Curve::P384, &mut rng);
-        let ca_key = ModelSigningKey::generate(Curve::P256, &mut rng);
+        let root_key = CaKey::Ec(ModelSigningKey::generate(Curve::P384, &mut rng));
+        let ca_key = CaKey::Ec(ModelSigningKey::generate(Curve::P256, &mut rng));
         let leaf = ModelSigningKey::generate(options.leaf_curve, &mut rng);
-        let wrong_key = ModelSigningKey::generate(Curve::P256, &mut rng);
+        let wrong_key = CaKey::Ec(ModelSigningKey::generate(Curve::P256, &mut rng));
+        let root_key = if options.rsa_root {
+            let key = rsa::RsaPrivateKey::new(&mut rng, 2048)
+                .map_err(|e| ModelSimError::Rsa(e.to_string()))?;
+            CaKey::Rsa(key)
+        } else {
+            root_key
+        };
+        let leaf_cert_key = CaKey::Ec(leaf.clone());
         let root_name = name("CN=Warden Simulated Model Signing Root,O=Warden Simulation")?;
         let ca_name = name("CN=Warden Simulated Model Signing CA,O=Warden Simulation")?;
         let leaf_name = name("CN=model-publisher@warden-sim.invalid,O=Warden Simulated Publisher")?;
@@ -421,7 +477,7 @@ impl ModelSigningCa {
             Issue {
                 serial: 3,
                 subject: &leaf_name,
-                key: &leaf,
+                key: &leaf_cert_key,
                 not_before: options.leaf_not_before,
                 not_after: UnixTime(options.leaf_not_before.0.saturating_add(365 * 86_400)),
                 extensions: vec![
