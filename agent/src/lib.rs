@@ -5,6 +5,8 @@
 //!   `/dev/sev-guest`, or either from a simulated CVM; NVIDIA GPU evidence through NVML or from
 //!   simulated GPUs ([`collect::nvidia`]).
 //! - [`model`]: the model manifest of a directory.
+//! - [`open`]: decrypting an age-encrypted model into place, kept only if its plaintext matches
+//!   the expected manifest.
 //! - [`client`]: one attestation against the verifier, and opening the released keys.
 //!
 //! `warden-agent binding ...` computes the binding values from the command line, so operators
@@ -13,6 +15,7 @@
 pub mod client;
 pub mod collect;
 pub mod model;
+pub mod open;
 
 use warden_proto::binding::{GpuDigest, ModelDigest, Nonce, TeePublicKey};
 

@@ -212,6 +212,23 @@ pub enum KeyError {
     /// Encryption failed.
     #[error("key encryption failed")]
     Seal,
+    /// The key is not an age X25519 identity (it was added from raw bytes or generated
+    /// without `--age`), so it has no age recipient.
+    #[error(
+        "key {id} is not an age X25519 identity (it holds raw key bytes); only keys added with \
+         --generate --age or imported from an age identity file have a recipient"
+    )]
+    NotAgeIdentity {
+        /// The key id.
+        id: String,
+    },
+    /// The material looks like an age identity file (it has an `AGE-SECRET-KEY-1` line) but is
+    /// not exactly one valid X25519 identity.
+    #[error("not a valid age identity file: {reason}")]
+    BadAgeIdentity {
+        /// What is wrong with it (never the key text).
+        reason: &'static str,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -433,6 +450,89 @@ impl KeyMaterial {
     }
 }
 
+/// The prefix of an age X25519 identity (Bech32, upper case).
+const AGE_IDENTITY_PREFIX: &str = "AGE-SECRET-KEY-1";
+
+impl KeyMaterial {
+    /// A fresh age X25519 identity, stored as its text (`AGE-SECRET-KEY-1…`, no newline).
+    /// [`KeyMaterial::age_recipient`] gives the recipient the model owner encrypts to.
+    pub fn generate_age() -> KeyMaterial {
+        identity_material(&age::x25519::Identity::generate())
+    }
+
+    /// Recognises an imported age identity file: when the bytes are UTF-8 text whose lines,
+    /// apart from blank lines and `#` comments, are exactly one `AGE-SECRET-KEY-1…` identity
+    /// (the format `age-keygen` writes), returns the normalised identity (its text alone) and
+    /// `true`. Anything without an `AGE-SECRET-KEY-` line is returned unchanged with `false`
+    /// (raw key bytes). [`KeyError::BadAgeIdentity`] if it has such a line but is not one
+    /// valid identity: better refused than stored as opaque bytes the agent cannot use.
+    pub fn normalise_age(self) -> Result<(KeyMaterial, bool), KeyError> {
+        let Ok(text) = std::str::from_utf8(self.expose()) else {
+            return Ok((self, false));
+        };
+        if !text.contains("AGE-SECRET-KEY-") {
+            return Ok((self, false));
+        }
+        let identity = parse_age_identity_file(text)?;
+        Ok((identity_material(&identity), true))
+    }
+
+    /// The age X25519 identity this material holds, if it holds exactly the normalised text
+    /// of one ([`KeyMaterial::generate_age`], [`KeyMaterial::normalise_age`]).
+    pub fn age_identity(&self) -> Option<age::x25519::Identity> {
+        let text = std::str::from_utf8(self.expose()).ok()?;
+        if !text.starts_with(AGE_IDENTITY_PREFIX) {
+            return None;
+        }
+        text.parse().ok()
+    }
+
+    /// The age recipient (`age1…`) of the identity this material holds, if it holds one.
+    pub fn age_recipient(&self) -> Option<String> {
+        self.age_identity().map(|i| i.to_public().to_string())
+    }
+}
+
+/// The identity's text in a zeroised buffer of exactly its length.
+fn identity_material(identity: &age::x25519::Identity) -> KeyMaterial {
+    use age::secrecy::ExposeSecret;
+
+    let text = identity.to_string();
+    let bytes = text.expose_secret().as_bytes();
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
+    out.extend_from_slice(bytes);
+    KeyMaterial(out)
+}
+
+/// Parses an age identity file holding exactly one X25519 identity: blank lines and `#`
+/// comments allowed, surrounding whitespace ignored.
+fn parse_age_identity_file(text: &str) -> Result<age::x25519::Identity, KeyError> {
+    let bad = |reason| KeyError::BadAgeIdentity { reason };
+    let mut found = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if found.is_some() {
+            return Err(bad(
+                "more than one non-comment line; store one identity per key id",
+            ));
+        }
+        if !line.starts_with(AGE_IDENTITY_PREFIX) {
+            return Err(bad(
+                "a non-comment line is not an AGE-SECRET-KEY-1 identity (plugin and \
+                 passphrase identities are not supported)",
+            ));
+        }
+        found = Some(
+            line.parse::<age::x25519::Identity>()
+                .map_err(|_| bad("the AGE-SECRET-KEY-1 line is not a valid X25519 identity"))?,
+        );
+    }
+    found.ok_or(bad("no identity line"))
+}
+
 fn check_material_len(len: u64) -> Result<(), KeyError> {
     if len == 0 || len > MAX_MATERIAL_LEN as u64 {
         return Err(KeyError::MaterialLength(len));
@@ -565,6 +665,20 @@ impl KeyBroker {
             tracing::info!(key_id = %id, "removed key");
         }
         Ok(existed)
+    }
+
+    /// The age recipient (`age1…`) of a stored age identity. `Ok(None)` if no key has this id;
+    /// [`KeyError::NotAgeIdentity`] if the key holds raw bytes.
+    pub fn recipient(&self, id: &KeyId) -> Result<Option<String>, KeyError> {
+        let Some(key) = self.load(id)? else {
+            return Ok(None);
+        };
+        key.material
+            .age_recipient()
+            .map(Some)
+            .ok_or_else(|| KeyError::NotAgeIdentity {
+                id: id.as_str().to_owned(),
+            })
     }
 
     /// Fetches and decrypts a key. `Ok(None)` if no key has this id; [`KeyError::Corrupt`] if
@@ -884,6 +998,126 @@ mod tests {
                     path: null.to_path_buf()
                 }
             );
+        }
+    }
+
+    #[test]
+    fn age_identity_generate_store_and_recipient() {
+        let (_dir, broker) = broker();
+        let material = KeyMaterial::generate_age();
+        let text = String::from_utf8(material.expose().to_vec()).unwrap();
+        assert!(text.starts_with("AGE-SECRET-KEY-1"), "{}", text.len());
+        assert!(!text.contains('\n'));
+        let recipient = material.age_recipient().unwrap();
+        assert!(recipient.starts_with("age1"));
+        broker
+            .add(&id("model-age"), "default", material, T0)
+            .unwrap();
+        assert_eq!(broker.recipient(&id("model-age")), Ok(Some(recipient)));
+        assert_eq!(broker.recipient(&id("absent")), Ok(None));
+        // Two generated identities differ.
+        assert_ne!(
+            KeyMaterial::generate_age().age_recipient(),
+            KeyMaterial::generate_age().age_recipient()
+        );
+    }
+
+    #[test]
+    fn age_recipient_of_a_raw_key_is_a_wrong_kind_error() {
+        let (_dir, broker) = broker();
+        broker
+            .add(&id("raw"), "default", KeyMaterial::generate().unwrap(), T0)
+            .unwrap();
+        assert_eq!(
+            broker.recipient(&id("raw")),
+            Err(KeyError::NotAgeIdentity {
+                id: "raw".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn age_identity_file_import_is_normalised() {
+        let identity = age::x25519::Identity::generate();
+        let recipient = identity.to_public().to_string();
+        let text = {
+            use age::secrecy::ExposeSecret;
+            identity.to_string().expose_secret().to_owned()
+        };
+        // The layout age-keygen writes.
+        let file = format!("# created: 2026-01-01T00:00:00Z\n# public key: {recipient}\n{text}\n");
+        let (material, is_age) = KeyMaterial::from_bytes(file.into_bytes())
+            .unwrap()
+            .normalise_age()
+            .unwrap();
+        assert!(is_age);
+        assert_eq!(material.expose(), text.as_bytes());
+        assert_eq!(material.age_recipient(), Some(recipient.clone()));
+        // Surrounding blank lines and whitespace are tolerated.
+        let (material, _) = KeyMaterial::from_bytes(format!("\n  {text}  \r\n\n").into_bytes())
+            .unwrap()
+            .normalise_age()
+            .unwrap();
+        assert_eq!(material.age_recipient(), Some(recipient));
+        // Raw bytes are left alone.
+        let (raw, is_age) = KeyMaterial::from_bytes(canary())
+            .unwrap()
+            .normalise_age()
+            .unwrap();
+        assert!(!is_age);
+        assert_eq!(raw.expose(), &canary()[..]);
+        assert_eq!(raw.age_recipient(), None);
+        // A raw key that merely contains an identity's text with more around it is no identity.
+        let padded = KeyMaterial::from_bytes(format!("{text}\n").into_bytes()).unwrap();
+        assert_eq!(padded.age_recipient(), None);
+    }
+
+    #[test]
+    fn bad_age_identity_files_are_refused() {
+        let identity = {
+            use age::secrecy::ExposeSecret;
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret()
+                .to_owned()
+        };
+        let other = {
+            use age::secrecy::ExposeSecret;
+            age::x25519::Identity::generate()
+                .to_string()
+                .expose_secret()
+                .to_owned()
+        };
+        let mut corrupted = identity.clone().into_bytes();
+        let last = corrupted.len() - 1;
+        corrupted[last] = if corrupted[last] == b'Q' { b'P' } else { b'Q' };
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                format!("{identity}\n{other}\n").into_bytes(),
+                "more than one",
+            ),
+            (format!("{identity}\nhello\n").into_bytes(), "more than one"),
+            (
+                b"AGE-PLUGIN-YUBIKEY-1ABC\n# AGE-SECRET-KEY-\n".to_vec(),
+                "not an AGE-SECRET-KEY-1",
+            ),
+            (
+                b"# only AGE-SECRET-KEY- in a comment\n".to_vec(),
+                "no identity",
+            ),
+            (corrupted, "not a valid X25519"),
+        ];
+        for (bytes, reason) in cases {
+            let err = KeyMaterial::from_bytes(bytes)
+                .unwrap()
+                .normalise_age()
+                .unwrap_err();
+            assert!(
+                matches!(&err, KeyError::BadAgeIdentity { reason: r } if r.contains(reason)),
+                "{err:?} should say {reason}"
+            );
+            // K4: the error shows no key text.
+            assert!(!err.to_string().contains(&identity[16..]));
         }
     }
 

@@ -226,7 +226,9 @@ enum KeysCommand {
         /// or a built-in: `default`, `dev`).
         #[arg(long, value_name = "NAME")]
         policy: String,
-        /// Read the key material from this file (raw bytes, 1 to 65536).
+        /// Read the key material from this file (raw bytes, 1 to 65536). An age identity file
+        /// (one `AGE-SECRET-KEY-1...` line, `#` comments allowed, as `age-keygen` writes) is
+        /// stored as that identity alone, and its recipient is printed.
         #[arg(
             long,
             value_name = "FILE",
@@ -234,9 +236,20 @@ enum KeysCommand {
             required_unless_present = "generate"
         )]
         from_file: Option<PathBuf>,
-        /// Generate 32 random bytes.
+        /// Generate 32 random bytes (with --age: an age X25519 identity).
         #[arg(long)]
         generate: bool,
+        /// With --generate: generate an age X25519 identity for a model encrypted with
+        /// `age -r RECIPIENT`; prints the recipient (age1...) on stdout.
+        #[arg(long, requires = "generate")]
+        age: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Print the age recipient (age1...) of a stored age identity, to encrypt a model to.
+    Recipient {
+        /// Key id.
+        id: String,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -583,6 +596,7 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
             policy,
             from_file,
             generate,
+            age,
             config,
         } => {
             let config = config.load()?;
@@ -597,15 +611,42 @@ fn keys(command: KeysCommand) -> anyhow::Result<()> {
                     policies.names().join(", ")
                 );
             }
-            let material = match (from_file, generate) {
-                (Some(path), _) => KeyMaterial::from_file(&path)?,
-                (None, true) => KeyMaterial::generate()?,
-                (None, false) => bail!("give --from-file FILE or --generate"),
+            let (material, is_age) = match (from_file, generate, age) {
+                (Some(_), _, true) => bail!(
+                    "--age needs --generate; an age identity file given with --from-file is \
+                     recognised without --age"
+                ),
+                (Some(path), _, false) => KeyMaterial::from_file(&path)?.normalise_age()?,
+                (None, true, true) => (KeyMaterial::generate_age(), true),
+                (None, true, false) => (KeyMaterial::generate()?, false),
+                (None, false, _) => bail!("give --from-file FILE or --generate"),
             };
             let len = material.expose().len();
+            let recipient = material.age_recipient();
             open_broker(&config)?.add(&id, &policy, material, SystemClock.now())?;
-            println!("added key {id} ({len} bytes) under policy {policy}");
+            match recipient.filter(|_| is_age) {
+                // The recipient alone on stdout, so `R=$(warden-verifier keys add ...)` works.
+                Some(recipient) => {
+                    println!("{recipient}");
+                    eprintln!(
+                        "added age identity {id} under policy {policy}; encrypt each model file \
+                         with: age -r {recipient} -o FILE.age FILE"
+                    );
+                }
+                None => println!("added key {id} ({len} bytes) under policy {policy}"),
+            }
             Ok(())
+        }
+        KeysCommand::Recipient { id, config } => {
+            let config = config.load()?;
+            let id = KeyId::parse(&id)?;
+            match open_broker(&config)?.recipient(&id)? {
+                Some(recipient) => {
+                    println!("{recipient}");
+                    Ok(())
+                }
+                None => bail!("no key {id}"),
+            }
         }
         KeysCommand::List { json, config } => {
             let config = config.load()?;
