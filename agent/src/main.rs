@@ -48,6 +48,13 @@ enum Command {
         /// manifest bound into the evidence.
         #[arg(long, value_name = "DIR")]
         model: PathBuf,
+        /// The model's OpenSSF Model Signing bundle (model-signing's `model.sig`), sent with
+        /// the evidence for the verifier to check against the signers the key's policy pins.
+        /// The model is then hashed as the signature says (method, hash, the signer's ignore
+        /// paths; the bundle itself is left out when it lies inside --model), and must equal
+        /// the signed manifest before a nonce is spent.
+        #[arg(long, value_name = "FILE")]
+        model_signature: Option<PathBuf>,
     },
     /// Print an evidence bundle for a nonce (JSON, byte strings in hex), for debugging. The TEE
     /// key pair is generated and thrown away.
@@ -79,6 +86,38 @@ enum ModelCommand {
     /// resource (`DIGEST  NAME`, in OMS order), then the OMS subject digest and the manifest
     /// digest M bound into the evidence.
     Hash(ModelHashArgs),
+    /// Open an age-encrypted model: attest with the manifest its OMS signature bundle signs
+    /// (sent along for the verifier to check), receive the age identity of --key, and decrypt
+    /// every `NAME.age` file of --in to --out/NAME (other files are copied) in one streaming
+    /// pass that hashes the plaintext. The result is kept only if the plaintext manifest equals
+    /// the attested one; on any failure, or SIGINT/SIGTERM, everything written is removed.
+    Open(ModelOpenArgs),
+}
+
+/// `model open`.
+#[derive(Debug, Args)]
+struct ModelOpenArgs {
+    /// The verifier, for example http://127.0.0.1:50051.
+    #[arg(long, value_name = "URL")]
+    verifier: String,
+    /// The key id whose material is the model's age identity.
+    #[arg(long = "key", value_name = "ID")]
+    key: String,
+    /// The encrypted model: a directory of `.age` files (and plaintext files), or one `.age`
+    /// file.
+    #[arg(long = "in", value_name = "DIR")]
+    input: PathBuf,
+    /// Where the plaintext goes (for example a tmpfs): an empty or new directory.
+    #[arg(long = "out", value_name = "DIR")]
+    output: PathBuf,
+    /// The OMS signature bundle over the plaintext [default: --in/model.sig].
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
+    /// Files decrypted in parallel [default: all cores].
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 /// `model hash`.
@@ -426,7 +465,15 @@ fn main() -> Result<()> {
             out,
             source,
             model,
-        } => attest(&verifier, &keys, out.as_deref(), &source, &model)?,
+            model_signature,
+        } => attest(
+            &verifier,
+            &keys,
+            out.as_deref(),
+            &source,
+            &model,
+            model_signature.as_deref(),
+        )?,
         Command::Evidence {
             nonce,
             source,
@@ -448,6 +495,9 @@ fn main() -> Result<()> {
         Command::Model {
             command: ModelCommand::Hash(args),
         } => model_hash(&args)?,
+        Command::Model {
+            command: ModelCommand::Open(args),
+        } => model_open(&args)?,
         Command::Binding { command } => match command {
             BindingCommand::ReportData {
                 nonce,
@@ -481,6 +531,7 @@ fn attest(
     out: Option<&Path>,
     source: &SourceArgs,
     model_dir: &Path,
+    model_signature: Option<&Path>,
 ) -> Result<()> {
     // Fail before a nonce is spent; `write_secret` still refuses a file created meanwhile.
     if let Some(path) = out.filter(|_| keys.len() == 1)
@@ -493,11 +544,42 @@ fn attest(
     }
     let gpus = source.open_gpus()?;
     let source = source.open()?;
-    let manifest = hash_served_model(model_dir)?;
+    let (manifest, signature) = match model_signature {
+        None => (hash_served_model(model_dir)?, None),
+        Some(path) => {
+            let signed = SignedModel::read(path)?;
+            let options = warden_model::signed::options_for_signed(
+                model_dir,
+                &signed.statement.manifest,
+                &signed.statement.ignore_paths,
+                signed.statement.allow_symlinks,
+                Some(path),
+            );
+            let hashed = model::hash_model(model_dir, &options, &model::TerminalProgress::stderr())
+                .with_context(|| format!("cannot hash the model {}", model_dir.display()))?;
+            warden_evidence::model::compare_manifest(&signed.statement.manifest, &hashed.manifest)
+                .with_context(|| {
+                    format!(
+                        "{} does not match its signature {}",
+                        model_dir.display(),
+                        path.display()
+                    )
+                })?;
+            (hashed.manifest, Some(signed.bytes))
+        }
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let released = runtime.block_on(async {
         let mut verifier = client::connect(url).await?;
-        client::attest_with_gpus(&mut verifier, &source, &gpus, &manifest, keys).await
+        client::attest_signed_model(
+            &mut verifier,
+            &source,
+            &gpus,
+            &manifest,
+            signature.as_deref(),
+            keys,
+        )
+        .await
     })?;
     println!("correlation id {}", released.correlation_id);
     for key in &released.keys {
@@ -526,6 +608,122 @@ fn attest(
     if !denied.is_empty() {
         bail!("{} of {} keys denied", denied.len(), keys.len());
     }
+    Ok(())
+}
+
+/// A model's OMS signature bundle as read from its file, with the statement it carries (not
+/// verified here: the verifier verifies it; the agent only needs to know what was signed).
+struct SignedModel {
+    bytes: Vec<u8>,
+    statement: warden_evidence::model::Statement,
+}
+
+impl SignedModel {
+    fn read(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read the model signature {}", path.display()))?;
+        let statement = warden_evidence::model::SignatureBundle::parse(&bytes)
+            .and_then(|bundle| bundle.statement())
+            .with_context(|| format!("{} is not a usable OMS signature bundle", path.display()))?;
+        Ok(Self { bytes, statement })
+    }
+}
+
+fn model_open(args: &ModelOpenArgs) -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let signature_path = match &args.signature {
+        Some(path) => path.clone(),
+        None if args.input.is_dir() => args.input.join(warden_agent::open::DEFAULT_SIGNATURE_NAME),
+        None => bail!(
+            "{} is a single file: name its signature bundle with --signature",
+            args.input.display()
+        ),
+    };
+    let signed = SignedModel::read(&signature_path)?;
+    let expected = &signed.statement.manifest;
+    println!(
+        "signed manifest: {} resources ({} {}), M = {}",
+        expected.resources().len(),
+        expected.serialization().method(),
+        expected.hash_algorithm(),
+        expected.digest().to_hex()
+    );
+    let gpus = args.source.open_gpus()?;
+    let source = args.source.open()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let keys = [args.key.clone()];
+    let released = runtime.block_on(async {
+        let mut verifier = client::connect(&args.verifier).await?;
+        client::attest_signed_model(
+            &mut verifier,
+            &source,
+            &gpus,
+            expected,
+            Some(&signed.bytes),
+            &keys,
+        )
+        .await
+    })?;
+    println!("correlation id {}", released.correlation_id);
+    let Some(key) = released.keys.iter().find(|k| k.key_id == args.key) else {
+        bail!(
+            "key {} denied (reasons in the verifier's log under correlation id {})",
+            args.key,
+            released.correlation_id
+        );
+    };
+    let identity = std::str::from_utf8(&key.material)
+        .ok()
+        .and_then(|text| text.trim().parse::<age::x25519::Identity>().ok())
+        .with_context(|| {
+            format!(
+                "key {} is not an age identity (add it with `warden-verifier keys add {} \
+                 --generate --age`)",
+                args.key, args.key
+            )
+        })?;
+
+    // SIGINT/SIGTERM stop the decryption between chunks; open_model then removes what it
+    // wrote.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    runtime.spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    let options = warden_agent::open::OpenOptions {
+        // The bundle is skipped when it lies at the root of --in (where model-signing puts it).
+        signature_name: warden_model::signed::relative_inside(&args.input, &signature_path)
+            .filter(|name| !name.contains('/')),
+        threads: args.threads,
+        cancel: Some(cancel),
+    };
+    let opened =
+        warden_agent::open::open_model(&identity, &args.input, &args.output, expected, &options)
+            .with_context(|| {
+                format!(
+                    "cannot open {} into {} (nothing was left behind)",
+                    args.input.display(),
+                    args.output.display()
+                )
+            })?;
+    println!(
+        "opened {} files ({} bytes) into {}; plaintext manifest M = {} equals the attested one",
+        opened.files,
+        opened.bytes,
+        args.output.display(),
+        opened.manifest.digest().to_hex()
+    );
     Ok(())
 }
 

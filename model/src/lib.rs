@@ -13,6 +13,7 @@
 pub mod digest;
 pub mod hash;
 pub mod oms;
+pub mod signed;
 pub mod stream;
 
 pub use digest::ContentHasher;

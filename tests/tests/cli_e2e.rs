@@ -750,3 +750,177 @@ fn agent_without_a_tee_names_what_is_missing() {
     assert!(!out.stderr.contains("cannot connect"), "{out}");
     assert!(out.stdout.is_empty(), "{out}");
 }
+
+/// Encrypts `plain` (a directory) into `enc`: each file to `NAME.age` for `recipient`, as
+/// `age -r RECIPIENT -o NAME.age NAME` does.
+fn age_encrypt_dir(plain: &Path, enc: &Path, recipient: &str) {
+    let recipient: age::x25519::Recipient = recipient.parse().unwrap();
+    for entry in std::fs::read_dir(plain).unwrap() {
+        let entry = entry.unwrap();
+        let target = enc.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            age_encrypt_dir(&entry.path(), &target, &recipient.to_string());
+            continue;
+        }
+        let mut name = target.into_os_string();
+        name.push(".age");
+        let encryptor =
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                .unwrap();
+        let mut writer = encryptor
+            .wrap_output(File::create(PathBuf::from(name)).unwrap())
+            .unwrap();
+        std::io::Write::write_all(&mut writer, &std::fs::read(entry.path()).unwrap()).unwrap();
+        writer.finish().unwrap();
+    }
+}
+
+#[test]
+fn encrypted_signed_model_opens_through_the_cli() {
+    // Issue 6's loop as operators run it: the owner hashes and signs a model (key method),
+    // the operator adds an age identity under a policy pinning the owner's key, the owner
+    // encrypts to its recipient, and `warden-agent model open` attests, receives the identity
+    // and decrypts into place, or leaves nothing behind.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let agent_state = root.join("agent");
+    let plain = model_dir(root);
+
+    // The owner: the OMS statement of the plaintext, signed.
+    let out = run(agent().args(["model", "hash", "--json"]).arg(&plain)).success();
+    let hashed: Value = serde_json::from_str(&out.stdout).unwrap();
+    let owner = warden_evidence::sim::model::ModelSigningKey::from_seed(
+        warden_evidence::model::Curve::P256,
+        6,
+    );
+    let bundle = warden_evidence::sim::model::sign_key_bundle(
+        &serde_json::to_vec(&hashed["statement"]).unwrap(),
+        &owner,
+    );
+
+    // The operator: a policy pinning the owner's key, and an age identity under it.
+    let policies = root.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("signed.rego"),
+        std::fs::read_to_string(repo_root().join("policies/dev.rego")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("signed.data.json"),
+        json!({ "model_signing": { "public_keys": [owner.public_key_pem()] } }).to_string(),
+    )
+    .unwrap();
+    // The simulated hierarchy, created by a first (debugging) run of the agent.
+    run(agent()
+        .args(["evidence", "--simulate", "--state-dir"])
+        .arg(&agent_state)
+        .arg("--model")
+        .arg(&plain)
+        .args(["--nonce", &"11".repeat(32)]))
+    .success();
+    let port = free_port();
+    let config = root.join("verifier.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\npolicy_dir = \"policies\"\n\n\
+             [[insecure_test_roots]]\nproduct = \"milan\"\ncert_chain = {}\n",
+            toml_string(&agent_state.join("sim/milan/cert_chain.pem"))
+        ),
+    )
+    .unwrap();
+    let out = run(verifier()
+        .args([
+            "keys",
+            "add",
+            "weights",
+            "--policy",
+            "signed",
+            "--generate",
+            "--age",
+        ])
+        .arg("--config")
+        .arg(&config))
+    .success();
+    let recipient = out.stdout.trim().to_owned();
+    assert!(recipient.starts_with("age1"), "{out}");
+
+    // The owner encrypts to the recipient; the bundle ships beside the ciphertext.
+    let enc = root.join("encrypted");
+    std::fs::create_dir_all(&enc).unwrap();
+    age_encrypt_dir(&plain, &enc, &recipient);
+    std::fs::write(enc.join("model.sig"), &bundle).unwrap();
+
+    let mut server = Server::start(&config, root.join("verifier.log"));
+    server.wait_until_listening(port);
+    let open = |input: &Path, output: &Path| {
+        run(agent()
+            .args([
+                "model",
+                "open",
+                "--verifier",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .args(["--key", "weights", "--in"])
+            .arg(input)
+            .arg("--out")
+            .arg(output)
+            .args(["--simulate", "--state-dir"])
+            .arg(&agent_state))
+    };
+    let served = root.join("served");
+    let out = open(&enc, &served).success();
+    assert!(out.stdout.contains("equals the attested one"), "{out}");
+    for name in ["config.json", "shards/0.bin"] {
+        assert_eq!(
+            std::fs::read(served.join(name)).unwrap(),
+            std::fs::read(plain.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert!(!served.join("model.sig").exists());
+    assert!(!served.join("config.json.age").exists());
+
+    // A ciphertext of other plaintext, under the same signature: refused, nothing left.
+    let other_plain = root.join("other");
+    std::fs::create_dir_all(other_plain.join("shards")).unwrap();
+    std::fs::write(other_plain.join("config.json"), br#"{"layers": 2}"#).unwrap();
+    std::fs::write(other_plain.join("shards/0.bin"), [8u8; 4096]).unwrap();
+    let swapped = root.join("swapped");
+    std::fs::create_dir_all(&swapped).unwrap();
+    age_encrypt_dir(&other_plain, &swapped, &recipient);
+    std::fs::write(swapped.join("model.sig"), &bundle).unwrap();
+    let refused = root.join("refused");
+    let out = open(&swapped, &refused).failure();
+    assert!(out.stderr.contains("shards/0.bin"), "{out}");
+    assert!(
+        !refused.exists() || std::fs::read_dir(&refused).unwrap().next().is_none(),
+        "plaintext left behind in {}",
+        refused.display()
+    );
+
+    // A signature by another key: the policy denies the key, nothing is decrypted.
+    let forger = warden_evidence::sim::model::ModelSigningKey::from_seed(
+        warden_evidence::model::Curve::P256,
+        7,
+    );
+    std::fs::write(
+        enc.join("model.sig"),
+        warden_evidence::sim::model::sign_key_bundle(
+            &serde_json::to_vec(&hashed["statement"]).unwrap(),
+            &forger,
+        ),
+    )
+    .unwrap();
+    let denied = root.join("denied");
+    let out = open(&enc, &denied).failure();
+    assert!(
+        out.stderr.contains("no requested key was released"),
+        "{out}"
+    );
+    assert!(!denied.exists(), "{}", denied.display());
+    let line = server.log_line(&["key denied", "model.signature is not verified"]);
+    assert!(line.contains(&forger.hint()), "{line}");
+}

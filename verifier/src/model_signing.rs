@@ -247,25 +247,13 @@ pub fn verify_model_dir(
     let parsed = SignatureBundle::parse(bundle)?;
     let verified = verify(&parsed, &trust.signers, &trust.rules, now)?;
     let statement = &verified.statement;
-    let mut ignore_paths = statement.ignore_paths.clone();
-    if let (Ok(bundle_abs), Ok(dir_abs)) = (
-        std::fs::canonicalize(bundle_path),
-        std::fs::canonicalize(dir),
-    ) && let Ok(relative) = bundle_abs.strip_prefix(&dir_abs)
-        && let Some(relative) = relative.to_str()
-    {
-        ignore_paths.push(relative.to_owned());
-    }
-    let options = warden_model::hash::HashOptions {
-        serialization: statement.manifest.serialization(),
-        algorithm: statement.manifest.hash_algorithm(),
-        ignore_paths,
-        // The signer's list already holds the git paths it ignored; adding them again is
-        // harmless, leaving them out would hash files the signer did not.
-        ignore_git_paths: false,
-        allow_symlinks: statement.allow_symlinks,
-        threads: 0,
-    };
+    let options = warden_model::signed::options_for_signed(
+        dir,
+        &statement.manifest,
+        &statement.ignore_paths,
+        statement.allow_symlinks,
+        Some(bundle_path),
+    );
     let hashed = warden_model::hash::hash_model(dir, &options, &warden_model::hash::NoProgress)?;
     compare_manifest(&statement.manifest, &hashed.manifest)?;
     Ok(json!({
