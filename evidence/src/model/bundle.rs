@@ -214,3 +214,20 @@ pub fn pae(payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(payload);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_layout() {
+        assert_eq!(
+            pae(b"{}"),
+            b"DSSEv1 28 application/vnd.in-toto+json 2 {}".to_vec()
+        );
+        assert_eq!(
+            pae(b""),
+            b"DSSEv1 28 application/vnd.in-toto+json 0 ".to_vec()
+        );
+    }
+}

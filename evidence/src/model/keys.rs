@@ -234,3 +234,47 @@ impl ModelSigners {
         self.keys.iter().map(|k| k.hint.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn canonical_pem_wraps_at_64_columns() {
+        let pem = public_key_pem(&[0xAB; 100]);
+        let lines: Vec<&str> = pem.lines().collect();
+        assert_eq!(lines.first(), Some(&"-----BEGIN PUBLIC KEY-----"));
+        assert_eq!(lines.last(), Some(&"-----END PUBLIC KEY-----"));
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines.get(1).map(|l| l.len()), Some(64));
+        assert_eq!(lines.get(3).map(|l| l.len()), Some(8));
+        assert!(pem.ends_with("-----\n"));
+        assert_eq!(pem_blocks(&pem, "PUBLIC KEY"), Some(vec![vec![0xAB; 100]]));
+        assert_eq!(
+            key_hint(&[0xAB; 100]),
+            hex::encode(Sha256::digest(pem.as_bytes()))
+        );
+    }
+
+    #[test]
+    fn pem_blocks_are_strict() {
+        let pem = public_key_pem(&[1, 2, 3]);
+        assert_eq!(
+            pem_blocks(&pem.replace('\n', "\r\n"), "PUBLIC KEY"),
+            Some(vec![vec![1, 2, 3]])
+        );
+        assert_eq!(pem_blocks(&format!("junk\n{pem}"), "PUBLIC KEY"), None);
+        assert_eq!(pem_blocks(&pem, "CERTIFICATE"), None);
+        assert_eq!(
+            pem_blocks(
+                pem.trim_end_matches("-----END PUBLIC KEY-----\n"),
+                "PUBLIC KEY"
+            ),
+            None
+        );
+        assert_eq!(pem_blocks(&pem.replace("AQID", "AQI!"), "PUBLIC KEY"), None);
+        assert_eq!(pem_blocks("", "PUBLIC KEY"), None);
+    }
+}
