@@ -1,13 +1,18 @@
 //! `warden-verifier demo` (part of the binary, feature `demo`): the whole flow in one process
 //! over real gRPC on loopback, with embedded defaults.
 //!
-//! 1. A model owner encrypts a small model under a fresh key and records its manifest.
+//! 1. A model owner hashes a small model (OpenSSF Model Signing manifest), signs it (key
+//!    method, as `model_signing sign key` does), and the operator generates an age identity
+//!    to which the owner encrypts every file (as `age -r` does).
 //! 2. A verifier starts on 127.0.0.1 with a fresh state directory, the built-in policies and
 //!    the simulated agent's test hierarchy as `insecure_test_roots` (SEV-SNP) or
 //!    `insecure_tdx_test_roots` plus its imported DCAP collateral (TDX); the key is added under
 //!    the `dev` policy, a second key under the strict `default` policy.
-//! 3. A simulated SEV-SNP or TDX agent attests, receives the key sealed to its TEE key, opens
-//!    it, decrypts the model and checks the plaintext against the attested manifest.
+//! 3. A simulated SEV-SNP or TDX agent attests with the signed manifest and its signature (the
+//!    `dev` policy's data pins the owner's key), receives the age identity sealed to its TEE
+//!    key, and decrypts the model into place in one pass that hashes the plaintext, keeping it
+//!    only because it equals the attested manifest; a swapped ciphertext is refused and
+//!    nothing is left.
 //! 4. The same agent asks for the second key: the strict policy denies it, and the reasons are
 //!    shown as the operator sees them (the agent sees only a coarse status).
 
@@ -16,15 +21,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce as AeadNonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use warden_agent::client;
 use warden_agent::collect::CpuSource;
 use warden_agent::collect::nvidia::GpuSource;
 use warden_agent::collect::sim::nvidia::SimulatedGpus;
 use warden_agent::collect::sim::{SimulatedSnp, SimulatedTdx};
-use warden_agent::model;
+use warden_agent::open::{OpenOptions, open_model};
+use warden_evidence::model::{Curve, SignatureBundle};
 use warden_evidence::nvidia::rim::RimVerifier;
+use warden_evidence::sim::model::{ModelSigningKey, sign_key_bundle};
 use warden_evidence::sim::nvidia::{GpuProfile, RimHierarchy};
 use warden_evidence::snp::Product;
 use warden_verifier::collateral;
@@ -98,21 +104,46 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
         root.display()
     );
 
-    step("1. The model owner encrypts a model and records its manifest");
+    step("1. The model owner signs a model; the operator's age identity encrypts it");
     let plain = root.join("owner/model");
     write_demo_model(&plain)?;
-    let manifest = model::hash_dir(&plain)?;
-    let model_key = KeyMaterial::generate()?;
-    let encrypted = root.join("cvm/model.enc");
-    encrypt_dir(&plain, &encrypted, model_key.expose())?;
+    let hashed = warden_model::hash_model(
+        &plain,
+        &warden_model::HashOptions::default(),
+        &warden_model::NoProgress,
+    )?;
+    let mut seed = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut seed)
+        .map_err(|_| anyhow::anyhow!("CSPRNG failed"))?;
+    let owner = ModelSigningKey::from_seed(Curve::P256, u64::from_le_bytes(seed));
+    let statement = warden_model::oms::statement(&hashed.manifest, &hashed.subject_name, false);
+    let signature = sign_key_bundle(&serde_json::to_vec(&statement)?, &owner);
     println!(
-        "   {} files, manifest digest M = {}",
-        manifest.resources().len(),
-        manifest.digest().to_hex()
+        "   {} files hashed (OMS files/sha256), subject {}; manifest digest M = {}",
+        hashed.manifest.resources().len(),
+        hex::encode(hashed.manifest.subject_digest()),
+        hashed.manifest.digest().to_hex()
+    );
+    println!(
+        "   signed with the owner's P-256 key {} (Sigstore bundle v0.3, DSSE, in-toto)",
+        owner.hint()
+    );
+    let model_key = KeyMaterial::generate_age();
+    let recipient = model_key
+        .age_recipient()
+        .context("the generated key is not an age identity")?;
+    let encrypted = root.join("cvm/model.enc");
+    age_encrypt_dir(&plain, &encrypted, &recipient)?;
+    std::fs::write(encrypted.join("model.sig"), &signature)?;
+    println!(
+        "   encrypted every file to the key broker's age recipient {recipient} into {}",
+        encrypted.display()
     );
 
     let mut config = Config::with_state_dir(root.join("verifier"));
     config.listen = ([127, 0, 0, 1], 0).into();
+    config.policy_dir = Some(write_policies(&root.join("verifier/policies"), &owner)?);
     let mut tdx_collateral = None;
     let source = match tee {
         DemoTee::Snp => {
@@ -251,7 +282,10 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
         KeyMaterial::generate()?,
         now.now(),
     )?;
-    println!("   key {ALLOWED_KEY:?} under policy \"dev\" (admits simulated evidence)");
+    println!(
+        "   key {ALLOWED_KEY:?} (the age identity) under policy \"dev\" (admits simulated \
+         evidence; its data pins the owner's model-signing key)"
+    );
     println!(
         "   key {DENIED_KEY:?} under policy \"default\" (strict: vendor roots and pinned measurements only)"
     );
@@ -269,14 +303,19 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
     ));
     println!("   listening on {addr}");
 
-    step("4. The agent attests and asks for the model key");
+    step("4. The agent attests with the signed manifest and asks for the model key");
+    // What the agent reads beside the ciphertext: the signature bundle, whose statement is the
+    // manifest it will accept after decryption; that manifest is bound into REPORT_DATA.
+    let shipped = std::fs::read(encrypted.join("model.sig"))?;
+    let manifest = SignatureBundle::parse(&shipped)?.statement()?.manifest;
     let url = format!("http://{addr}");
     let mut verifier = client::connect(&url).await?;
-    let released = client::attest_with_gpus(
+    let released = client::attest_signed_model(
         &mut verifier,
         &source,
         &gpu_source,
         &manifest,
+        Some(&shipped),
         &[ALLOWED_KEY.to_owned()],
     )
     .await?;
@@ -291,6 +330,9 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
             d.policy_digest.as_deref().unwrap_or("-"),
             if d.allow { "allow" } else { "deny" }
         );
+        if let Some(signature) = &d.model_signature {
+            println!("   model.signature under that policy: {signature}");
+        }
     }
     println!("   claims the policy saw:");
     let mut shown = claims.clone();
@@ -320,20 +362,53 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
         key.material.len()
     );
 
-    step("5. The agent decrypts the model and checks it against the attested manifest");
+    step("5. The agent decrypts the model into place, hashing the plaintext on the way");
+    let identity = KeyMaterial::from_bytes(key.material.to_vec())?
+        .age_identity()
+        .context("the released key is not an age identity")?;
     let served = root.join("cvm/model");
-    decrypt_dir(&encrypted, &served, &key.material)?;
-    let opened = model::hash_dir(&served)?;
-    ensure!(
-        opened.digest() == manifest.digest(),
-        "the decrypted model does not match the attested manifest"
-    );
+    let opened = open_model(
+        &identity,
+        &encrypted,
+        &served,
+        &manifest,
+        &OpenOptions::default(),
+    )?;
     println!(
-        "   decrypted {} files into {}; digest {} matches M",
-        opened.resources().len(),
+        "   decrypted {} files ({} bytes) into {}; plaintext digest {} equals the attested M",
+        opened.files,
+        opened.bytes,
         served.display(),
-        opened.digest().to_hex()
+        opened.manifest.digest().to_hex()
     );
+    // A ciphertext swapped for another plaintext, encrypted to the same recipient: decrypts,
+    // but its plaintext is not what was signed and attested.
+    let swapped = root.join("cvm/model.swapped");
+    age_encrypt_dir(&plain, &swapped, &recipient)?;
+    std::fs::write(swapped.join("model.sig"), &shipped)?;
+    age_encrypt_file(
+        b"{\"architecture\": \"other\"}",
+        &swapped.join("config.json.age"),
+        &recipient,
+    )?;
+    let refused_dir = root.join("cvm/model.refused");
+    match open_model(
+        &identity,
+        &swapped,
+        &refused_dir,
+        &manifest,
+        &OpenOptions::default(),
+    ) {
+        Ok(_) => bail!("a swapped ciphertext opened"),
+        Err(e) => {
+            ensure!(
+                !refused_dir.exists(),
+                "plaintext of the refused model was left in {}",
+                refused_dir.display()
+            );
+            println!("   a swapped config.json.age is refused, nothing left behind: {e}");
+        }
+    }
 
     step("6. The agent asks for a key whose strict policy does not admit simulated evidence");
     match client::attest_with_gpus(
@@ -372,7 +447,10 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
 
     let _ = stop.send(());
     server.await??;
-    println!("\nDemo complete: one key released to attested evidence, one denied by policy.");
+    println!(
+        "\nDemo complete: a signed, encrypted model opened in an attested CVM; a swapped \
+         ciphertext refused; a key denied by policy."
+    );
     Ok(())
 }
 
@@ -384,7 +462,7 @@ fn last_record(records: &Mutex<Vec<DecisionRecord>>) -> anyhow::Result<DecisionR
         .context("the verifier recorded no decision")
 }
 
-/// A small model: a config file and 1 MiB of deterministic "weights".
+/// A small model: a config file, 1 MiB of deterministic "weights" and a tokenizer.
 fn write_demo_model(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(
@@ -395,60 +473,69 @@ fn write_demo_model(dir: &Path) -> anyhow::Result<()> {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     std::fs::write(dir.join("weights.bin"), weights)?;
+    std::fs::create_dir_all(dir.join("tokenizer"))?;
+    std::fs::write(
+        dir.join("tokenizer/vocab.txt"),
+        b"<pad>\n<s>\nhello\nworld\n",
+    )?;
     Ok(())
 }
 
-fn aead_key(key: &[u8]) -> anyhow::Result<LessSafeKey> {
-    let key = UnboundKey::new(&AES_256_GCM, key)
-        .map_err(|_| anyhow::anyhow!("the model key is not 32 bytes"))?;
-    Ok(LessSafeKey::new(key))
+/// The built-in policies, written to `dir` so that the `dev` policy's data can pin the
+/// model owner's signing key (`model_signing`, docs/policy-input.md).
+fn write_policies(dir: &Path, owner: &ModelSigningKey) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join("default.rego"),
+        include_str!("../../policies/default.rego"),
+    )?;
+    std::fs::write(
+        dir.join("default.data.json"),
+        include_str!("../../policies/default.data.json"),
+    )?;
+    std::fs::write(
+        dir.join("dev.rego"),
+        include_str!("../../policies/dev.rego"),
+    )?;
+    let mut data: serde_json::Value =
+        serde_json::from_str(include_str!("../../policies/dev.data.json"))?;
+    data.as_object_mut()
+        .context("dev.data.json is not an object")?
+        .insert(
+            "model_signing".to_owned(),
+            serde_json::json!({ "public_keys": [owner.public_key_pem()] }),
+        );
+    std::fs::write(
+        dir.join("dev.data.json"),
+        serde_json::to_string_pretty(&data)?,
+    )?;
+    Ok(dir.to_owned())
 }
 
-/// Encrypts every file of `from` into `to` as `nonce || AES-256-GCM(file)`, the file name as
-/// AAD. (The demo's stand-in for `age`, which model encryption uses from issue #6 on.)
-fn encrypt_dir(from: &Path, to: &Path, key: &[u8]) -> anyhow::Result<()> {
-    let key = aead_key(key)?;
-    let rng = SystemRandom::new();
+/// Encrypts every file under `from` to `to/NAME.age` for `recipient`, as `age -r` does.
+fn age_encrypt_dir(from: &Path, to: &Path, recipient: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
-        let name = entry.file_name();
-        let mut data = std::fs::read(entry.path())?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill(&mut nonce)
-            .map_err(|_| anyhow::anyhow!("CSPRNG failed"))?;
-        key.seal_in_place_append_tag(
-            AeadNonce::assume_unique_for_key(nonce),
-            Aad::from(name.as_encoded_bytes()),
-            &mut data,
-        )
-        .map_err(|_| anyhow::anyhow!("encryption failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&data);
-        std::fs::write(to.join(&name), out)?;
+        let mut name = entry.file_name();
+        if entry.file_type()?.is_dir() {
+            age_encrypt_dir(&entry.path(), &to.join(&name), recipient)?;
+        } else {
+            name.push(".age");
+            age_encrypt_file(&std::fs::read(entry.path())?, &to.join(name), recipient)?;
+        }
     }
     Ok(())
 }
 
-fn decrypt_dir(from: &Path, to: &Path, key: &[u8]) -> anyhow::Result<()> {
-    let key = aead_key(key)?;
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let data = std::fs::read(entry.path())?;
-        let (nonce, sealed) = data
-            .split_at_checked(NONCE_LEN)
-            .context("encrypted file too short")?;
-        let nonce = AeadNonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| anyhow::anyhow!("bad nonce"))?;
-        let mut sealed = sealed.to_vec();
-        let plain = key
-            .open_in_place(nonce, Aad::from(name.as_encoded_bytes()), &mut sealed)
-            .map_err(|_| {
-                anyhow::anyhow!("{} does not decrypt with the released key", name.display())
-            })?;
-        std::fs::write(to.join(&name), plain)?;
-    }
+fn age_encrypt_file(plain: &[u8], to: &Path, recipient: &str) -> anyhow::Result<()> {
+    let recipient: age::x25519::Recipient = recipient
+        .parse()
+        .map_err(|e| anyhow::anyhow!("age recipient: {e}"))?;
+    let encryptor =
+        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))?;
+    let mut writer = encryptor.wrap_output(std::fs::File::create(to)?)?;
+    std::io::Write::write_all(&mut writer, plain)?;
+    writer.finish()?;
     Ok(())
 }

@@ -851,7 +851,9 @@ fn verify_model(args: &ModelArgs) -> ExitCode {
             let headline = format!(
                 "valid: {} signed by {}, {} matches",
                 args.bundle.display(),
-                claims["signature"]["signer"],
+                claims
+                    .pointer("/signature/signer")
+                    .map_or_else(String::new, ToString::to_string),
                 args.dir.display()
             );
             valid(&claims, &headline, args.json)
