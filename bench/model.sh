@@ -97,7 +97,7 @@ run_case() {
         "$(printf '%s\n' "${times[@]}" | median)" "$rss"
 }
 
-BYTES_many=$(find "$WORK/many" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d", s}')
+BYTES_many=$(find "$WORK/many" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
 BYTES_single=$(stat -c %s "$WORK/single/model.gguf")
 
 # Digest agreement: warden and model-signing give the same subject digest per configuration.
