@@ -321,7 +321,7 @@ fn empty_directory_is_not_a_model() {
 #[test]
 fn thread_counts_and_large_files_give_identical_manifests() {
     let dir = tempfile::tempdir().unwrap();
-    // Larger than the read windows (1 MiB sequential, 2 MiB BLAKE3-parallel).
+    // Larger than the read windows (1 MiB sequential, 512 KiB BLAKE3-parallel).
     let big: Vec<u8> = (0..(9 << 20) + 12345u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
