@@ -97,7 +97,7 @@ run_case() {
         "$(printf '%s\n' "${times[@]}" | median)" "$rss"
 }
 
-BYTES_many=$(find "$WORK/many" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+BYTES_many=$(find "$WORK/many" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f", s}')
 BYTES_single=$(stat -c %s "$WORK/single/model.gguf")
 
 # Digest agreement: warden and model-signing give the same subject digest per configuration.
@@ -135,6 +135,7 @@ for cache in warm cold; do
 done
 
 echo
+echo "Load average at the end (2 cores; other jobs share this machine): $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "Machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(openssl version); b3sum $(b3sum --version | awk '{print $2}') (Debian package); model-signing $("$MS_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("model-signing"))'), Python $("$MS_VENV/bin/python" -c 'import platform; print(platform.python_version())'); $(rustc --version)"
 echo "Model: (a) many = $N x 32 MiB + 100 small files = $BYTES_many B; (b) single = one file of $BYTES_single B; on $FSTYPE. Cold cache: $COLD_METHOD. Median of $RUNS runs."
 echo

@@ -321,7 +321,7 @@ fn empty_directory_is_not_a_model() {
 #[test]
 fn thread_counts_and_large_files_give_identical_manifests() {
     let dir = tempfile::tempdir().unwrap();
-    // Larger than the read windows (1 MiB sequential, 2 MiB BLAKE3-parallel).
+    // Larger than the read windows (1 MiB sequential, 512 KiB BLAKE3-parallel).
     let big: Vec<u8> = (0..(9 << 20) + 12345u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -391,4 +391,47 @@ fn non_utf8_names_are_refused() {
         hash(dir.path(), &HashOptions::default()),
         Err(HashError::NonUtf8 { path: bad })
     );
+}
+
+#[test]
+fn progress_sees_every_byte_once() {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Count {
+        total: AtomicU64,
+        files: AtomicUsize,
+        seen: AtomicU64,
+        finished: AtomicUsize,
+    }
+    impl warden_model::Progress for Count {
+        fn start(&self, total_bytes: u64, files: usize) {
+            self.total.store(total_bytes, Ordering::SeqCst);
+            self.files.store(files, Ordering::SeqCst);
+        }
+        fn advance(&self, bytes: u64) {
+            self.seen.fetch_add(bytes, Ordering::SeqCst);
+        }
+        fn finish(&self) {
+            self.finished.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "big", &vec![7u8; (5 << 20) + 3]);
+    write(dir.path(), "small", b"abc");
+    write(dir.path(), "empty", b"");
+    for algorithm in [HashAlgorithm::Sha256, HashAlgorithm::Blake3] {
+        let count = Count::default();
+        let opts = HashOptions {
+            algorithm,
+            ..HashOptions::default()
+        };
+        let h = hash_model(dir.path(), &opts, &count).unwrap();
+        assert_eq!(h.bytes, (5 << 20) + 6);
+        assert_eq!(count.total.load(Ordering::SeqCst), h.bytes);
+        assert_eq!(count.seen.load(Ordering::SeqCst), h.bytes);
+        assert_eq!(count.files.load(Ordering::SeqCst), 3);
+        assert_eq!(count.finished.load(Ordering::SeqCst), 1);
+    }
 }
