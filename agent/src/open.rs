@@ -46,6 +46,11 @@ const BUFFERS_PER_FILE: usize = 3;
 /// cost more than it saves.
 const PIPELINE_MIN: u64 = 2 * CHUNK_SIZE as u64;
 
+/// The read buffer under age's stream reader: smaller than age's 64 KiB + 16 encrypted chunk, so
+/// that once the header is parsed the chunks are read straight into age's buffer, not copied
+/// through this one.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// How a binary age file starts (`age-encryption.org/v1`).
 const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 
@@ -220,6 +225,12 @@ pub enum OpenError {
         /// Names in both whose digests differ.
         changed: Vec<String>,
     },
+    /// The released key is not exactly one age X25519 identity.
+    #[error("the released key is not an age X25519 identity: {reason}")]
+    BadIdentity {
+        /// What is wrong with it (never the key text).
+        reason: &'static str,
+    },
     /// The cancellation flag was set.
     #[error("cancelled")]
     Cancelled,
@@ -247,6 +258,35 @@ impl OpenError {
             message: err.to_string(),
         }
     }
+}
+
+/// The age X25519 identity in released key material, or in an identity file: exactly one
+/// `AGE-SECRET-KEY-1...` line, blank lines and `#` comments allowed (what `age-keygen` writes,
+/// and what `warden-verifier keys add --age` stores).
+///
+/// # Errors
+///
+/// [`OpenError::BadIdentity`]; the reason never quotes the key.
+pub fn parse_identity(material: &[u8]) -> Result<age::x25519::Identity, OpenError> {
+    let bad = |reason| OpenError::BadIdentity { reason };
+    let text = std::str::from_utf8(material).map_err(|_| bad("not UTF-8 text"))?;
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if found.is_some() {
+            return Err(bad("more than one identity line"));
+        }
+        if !line.starts_with("AGE-SECRET-KEY-1") {
+            return Err(bad("a line is not an AGE-SECRET-KEY-1 identity"));
+        }
+        found = Some(
+            line.parse()
+                .map_err(|_| bad("the AGE-SECRET-KEY-1 line is not a valid X25519 identity"))?,
+        );
+    }
+    found.ok_or(bad("no identity line"))
 }
 
 fn names(list: &[String]) -> String {
@@ -800,7 +840,7 @@ fn decryptor(
 ) -> Result<AgeReader, OpenError> {
     let mut magic = [0u8; AGE_ARMOR.len()];
     let mut input = BufReader::with_capacity(
-        128 * 1024,
+        READ_BUFFER,
         Tracked {
             inner: file,
             failed: Arc::clone(failed),
@@ -822,7 +862,7 @@ fn decryptor(
     let mut file = input.into_inner().inner;
     io::Seek::rewind(&mut file).map_err(|e| OpenError::io("seek", path, &e))?;
     let input = BufReader::with_capacity(
-        128 * 1024,
+        READ_BUFFER,
         Tracked {
             inner: file,
             failed: Arc::clone(failed),
@@ -1024,6 +1064,40 @@ mod tests {
         assert_eq!(
             plaintext_name(".warden-open.partial.age", p),
             Err(OpenError::ReservedName { path: p.into() })
+        );
+    }
+
+    #[test]
+    fn identities_parse_from_material_and_files() {
+        use age::secrecy::ExposeSecret;
+
+        let identity = age::x25519::Identity::generate();
+        let text = identity.to_string().expose_secret().to_owned();
+        let recipient = identity.to_public().to_string();
+        for material in [
+            text.clone(),
+            format!("# created: now\n# public key: {recipient}\n{text}\n"),
+        ] {
+            let parsed = parse_identity(material.as_bytes()).unwrap();
+            assert_eq!(parsed.to_public().to_string(), recipient);
+        }
+        let bad = |m: &[u8]| match parse_identity(m) {
+            Err(OpenError::BadIdentity { reason }) => reason,
+            other => panic!("{:?}", other.map(|i| i.to_public().to_string())),
+        };
+        assert_eq!(bad(b"\xff"), "not UTF-8 text");
+        assert_eq!(bad(b"# nothing\n"), "no identity line");
+        assert_eq!(
+            bad(format!("{text}\n{text}").as_bytes()),
+            "more than one identity line"
+        );
+        assert_eq!(
+            bad(b"AGE-PLUGIN-X-1AAA"),
+            "a line is not an AGE-SECRET-KEY-1 identity"
+        );
+        assert_eq!(
+            bad(b"AGE-SECRET-KEY-1QQQ"),
+            "the AGE-SECRET-KEY-1 line is not a valid X25519 identity"
         );
     }
 
