@@ -66,7 +66,7 @@ pub struct OpenOptions {
     /// A file at the input root that is not part of the model (its OMS signature bundle);
     /// skipped. `None` skips nothing. Default [`DEFAULT_SIGNATURE_NAME`].
     pub signature_name: Option<String>,
-    /// Files opened in parallel (largest first); 0 means the number of CPUs. At most
+    /// Files opened in parallel (largest first); 0 means a third of the CPUs (rounded up). At most
     /// [`MAX_THREADS`]. A file larger than two chunks also runs decryption, hashing and
     /// writing on three threads of its own, chunks handed along bounded channels.
     pub threads: usize,
@@ -720,7 +720,8 @@ fn run_jobs(
         stop: AtomicBool::new(false),
     };
     let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        // Each large file keeps three threads busy (decrypt, hash, write).
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(3)),
         n => n,
     }
     .clamp(1, MAX_THREADS)
