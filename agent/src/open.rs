@@ -35,16 +35,21 @@ pub const AGE_SUFFIX: &str = ".age";
 /// Bytes moved per step of the pipeline (and between cancellation checks).
 pub const CHUNK_SIZE: usize = 1 << 20;
 
-/// The most files opened at once. Each holds [`BUFFERS_PER_FILE`] chunks, so buffers stay under
-/// 24 MiB.
+/// The most files opened at once. Each holds at most four chunks, so buffers stay under 32 MiB.
 pub const MAX_THREADS: usize = 8;
 
-/// Chunks in flight per file: one being decrypted, one queued, one being hashed and written.
-const BUFFERS_PER_FILE: usize = 3;
+/// Chunks in flight per file: one being decrypted, one being hashed, one being written, one
+/// queued.
+const BUFFERS_PER_FILE: usize = 4;
 
 /// Files up to this size are read, hashed and written on one thread: a second thread would
 /// cost more than it saves.
 const PIPELINE_MIN: u64 = 2 * CHUNK_SIZE as u64;
+
+/// The read buffer under age's stream reader: smaller than age's 64 KiB + 16 encrypted chunk, so
+/// that once the header is parsed the chunks are read straight into age's buffer, not copied
+/// through this one.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// How a binary age file starts (`age-encryption.org/v1`).
 const AGE_MAGIC: &[u8] = b"age-encryption.org/";
@@ -61,9 +66,9 @@ pub struct OpenOptions {
     /// A file at the input root that is not part of the model (its OMS signature bundle);
     /// skipped. `None` skips nothing. Default [`DEFAULT_SIGNATURE_NAME`].
     pub signature_name: Option<String>,
-    /// Files opened in parallel (largest first); 0 means the number of CPUs. At most
-    /// [`MAX_THREADS`]. A file larger than two chunks also runs decryption and
-    /// hashing + writing on two threads of its own.
+    /// Files opened in parallel (largest first); 0 means a third of the CPUs (rounded up). At most
+    /// [`MAX_THREADS`]. A file larger than two chunks also runs decryption, hashing and
+    /// writing on three threads of its own, chunks handed along bounded channels.
     pub threads: usize,
     /// Set it (from a SIGINT/SIGTERM handler, say) to stop between chunks; the call then
     /// removes what it wrote and returns [`OpenError::Cancelled`].
@@ -220,6 +225,12 @@ pub enum OpenError {
         /// Names in both whose digests differ.
         changed: Vec<String>,
     },
+    /// The released key is not exactly one age X25519 identity.
+    #[error("the released key is not an age X25519 identity: {reason}")]
+    BadIdentity {
+        /// What is wrong with it (never the key text).
+        reason: &'static str,
+    },
     /// The cancellation flag was set.
     #[error("cancelled")]
     Cancelled,
@@ -247,6 +258,35 @@ impl OpenError {
             message: err.to_string(),
         }
     }
+}
+
+/// The age X25519 identity in released key material, or in an identity file: exactly one
+/// `AGE-SECRET-KEY-1...` line, blank lines and `#` comments allowed (what `age-keygen` writes,
+/// and what `warden-verifier keys add --age` stores).
+///
+/// # Errors
+///
+/// [`OpenError::BadIdentity`]; the reason never quotes the key.
+pub fn parse_identity(material: &[u8]) -> Result<age::x25519::Identity, OpenError> {
+    let bad = |reason| OpenError::BadIdentity { reason };
+    let text = std::str::from_utf8(material).map_err(|_| bad("not UTF-8 text"))?;
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if found.is_some() {
+            return Err(bad("more than one identity line"));
+        }
+        if !line.starts_with("AGE-SECRET-KEY-1") {
+            return Err(bad("a line is not an AGE-SECRET-KEY-1 identity"));
+        }
+        found = Some(
+            line.parse()
+                .map_err(|_| bad("the AGE-SECRET-KEY-1 line is not a valid X25519 identity"))?,
+        );
+    }
+    found.ok_or(bad("no identity line"))
 }
 
 fn names(list: &[String]) -> String {
@@ -680,7 +720,8 @@ fn run_jobs(
         stop: AtomicBool::new(false),
     };
     let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        // Each large file keeps three threads busy (decrypt, hash, write).
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get().div_ceil(3)),
         n => n,
     }
     .clamp(1, MAX_THREADS)
@@ -800,7 +841,7 @@ fn decryptor(
 ) -> Result<AgeReader, OpenError> {
     let mut magic = [0u8; AGE_ARMOR.len()];
     let mut input = BufReader::with_capacity(
-        128 * 1024,
+        READ_BUFFER,
         Tracked {
             inner: file,
             failed: Arc::clone(failed),
@@ -822,7 +863,7 @@ fn decryptor(
     let mut file = input.into_inner().inner;
     io::Seek::rewind(&mut file).map_err(|e| OpenError::io("seek", path, &e))?;
     let input = BufReader::with_capacity(
-        128 * 1024,
+        READ_BUFFER,
         Tracked {
             inner: file,
             failed: Arc::clone(failed),
@@ -924,9 +965,11 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Streams one file from `source` into `sink`: on this thread for a small file, otherwise with
-/// decryption here and hashing + writing on a second thread, chunks handed over through a
-/// bounded channel and recycled.
+/// Streams one file from `source` into `sink`: on this thread for a small file, otherwise as a
+/// pipeline of three threads (decryption here, hashing, writing), chunks handed along bounded
+/// channels and recycled. Hashing and writing are separate stages because together they cost
+/// more than decryption alone (SHA-256 plus a page-cache copy), so the pipeline would otherwise
+/// run at their pace, not at decryption's.
 fn stream<R: Read + Send>(
     shared: &Shared<'_>,
     job: &Job,
@@ -945,24 +988,44 @@ fn stream<R: Read + Send>(
         }
         return Ok(sink.finish()?);
     }
-    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(BUFFERS_PER_FILE);
+    let (full_tx, full_rx) = sync_channel::<Chunk>(BUFFERS_PER_FILE);
+    let (hashed_tx, hashed_rx) = sync_channel::<Chunk>(BUFFERS_PER_FILE);
     let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS_PER_FILE);
     for _ in 0..BUFFERS_PER_FILE {
         // Cannot fail: the channel has room for every buffer and its receiver is alive.
         let _ = free_tx.send(vec![0u8; CHUNK_SIZE]);
     }
+    let Sink { file, path, hasher } = sink;
     std::thread::scope(|s| {
-        let writer = s.spawn(move || write_stage(shared, sink, full_rx, free_tx));
+        let hashing = s.spawn(move || hash_stage(shared, hasher, full_rx, hashed_tx));
+        let writing = s.spawn(move || write_stage(shared, file, path, hashed_rx, free_tx));
         let read = read_stage(shared, &mut source, full_tx, free_rx);
-        let written = writer
-            .join()
-            .unwrap_or(Err(Halt::Error(OpenError::WorkerPanicked)));
-        // The reader's error comes first: a writer that stopped because the reader did has
-        // nothing to add.
-        read?;
-        written
+        let panicked = || Halt::Error(OpenError::WorkerPanicked);
+        let hashed = hashing.join().unwrap_or_else(|_| Err(panicked()));
+        let written = writing.join().unwrap_or_else(|_| Err(panicked()));
+        // A stage that stopped because another one did has nothing to add: report the first
+        // real error, the reader's first (a corrupt ciphertext), then the writer's (a full disk).
+        let (hasher, hash_halt) = match hashed {
+            Ok(hasher) => (Some(hasher), None),
+            Err(halt) => (None, Some(halt)),
+        };
+        let mut stopped = false;
+        for halt in [read.err(), written.err(), hash_halt].into_iter().flatten() {
+            match halt {
+                Halt::Error(e) => return Err(Halt::Error(e)),
+                Halt::Stopped => stopped = true,
+            }
+        }
+        let Some(hasher) = hasher.filter(|_| !stopped) else {
+            return Err(Halt::Stopped);
+        };
+        let len = hasher.len();
+        Ok((hasher.finish(), len))
     })
 }
+
+/// A buffer and how many of its bytes are data; fewer than its length marks the end of the file.
+type Chunk = (Vec<u8>, usize);
 
 fn read_stage<R: Read>(
     shared: &Shared<'_>,
@@ -987,25 +1050,52 @@ fn read_stage<R: Read>(
     }
 }
 
-fn write_stage(
+fn hash_stage(
     shared: &Shared<'_>,
-    mut sink: Sink<'_>,
-    full: Receiver<(Vec<u8>, usize)>,
-    free: SyncSender<Vec<u8>>,
-) -> Result<(Vec<ModelResource>, u64), Halt> {
+    mut hasher: FileHasher,
+    full: Receiver<Chunk>,
+    hashed: SyncSender<Chunk>,
+) -> Result<FileHasher, Halt> {
     let mut complete = false;
     for (buf, n) in full.iter() {
         shared.check()?;
-        sink.put(buf.get(..n).unwrap_or_default())?;
+        hasher.update(buf.get(..n).unwrap_or_default());
         complete = n < buf.len();
-        // The reader may be done already; then the buffer is simply dropped.
-        let _ = free.send(buf);
+        if hashed.send((buf, n)).is_err() {
+            // The writer failed, and reports why.
+            return Err(Halt::Stopped);
+        }
     }
     if !complete {
         // The reader stopped early (an error or cancellation, which it reports).
         return Err(Halt::Stopped);
     }
-    Ok(sink.finish()?)
+    Ok(hasher)
+}
+
+fn write_stage(
+    shared: &Shared<'_>,
+    mut file: File,
+    path: &Path,
+    hashed: Receiver<Chunk>,
+    free: SyncSender<Vec<u8>>,
+) -> Result<(), Halt> {
+    let mut complete = false;
+    for (buf, n) in hashed.iter() {
+        shared.check()?;
+        file.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(|e| OpenError::io("write", path, &e))?;
+        complete = n < buf.len();
+        // The reader may be done already; then the buffer is simply dropped.
+        let _ = free.send(buf);
+    }
+    if !complete {
+        // An earlier stage stopped early, and reports why.
+        return Err(Halt::Stopped);
+    }
+    file.sync_all()
+        .map_err(|e| OpenError::io("sync", path, &e))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1024,6 +1114,40 @@ mod tests {
         assert_eq!(
             plaintext_name(".warden-open.partial.age", p),
             Err(OpenError::ReservedName { path: p.into() })
+        );
+    }
+
+    #[test]
+    fn identities_parse_from_material_and_files() {
+        use age::secrecy::ExposeSecret;
+
+        let identity = age::x25519::Identity::generate();
+        let text = identity.to_string().expose_secret().to_owned();
+        let recipient = identity.to_public().to_string();
+        for material in [
+            text.clone(),
+            format!("# created: now\n# public key: {recipient}\n{text}\n"),
+        ] {
+            let parsed = parse_identity(material.as_bytes()).unwrap();
+            assert_eq!(parsed.to_public().to_string(), recipient);
+        }
+        let bad = |m: &[u8]| match parse_identity(m) {
+            Err(OpenError::BadIdentity { reason }) => reason,
+            other => panic!("{:?}", other.map(|i| i.to_public().to_string())),
+        };
+        assert_eq!(bad(b"\xff"), "not UTF-8 text");
+        assert_eq!(bad(b"# nothing\n"), "no identity line");
+        assert_eq!(
+            bad(format!("{text}\n{text}").as_bytes()),
+            "more than one identity line"
+        );
+        assert_eq!(
+            bad(b"AGE-PLUGIN-X-1AAA"),
+            "a line is not an AGE-SECRET-KEY-1 identity"
+        );
+        assert_eq!(
+            bad(b"AGE-SECRET-KEY-1QQQ"),
+            "the AGE-SECRET-KEY-1 line is not a valid X25519 identity"
         );
     }
 
