@@ -674,16 +674,13 @@ fn model_open(args: &ModelOpenArgs) -> Result<()> {
             released.correlation_id
         );
     };
-    let identity = std::str::from_utf8(&key.material)
-        .ok()
-        .and_then(|text| text.trim().parse::<age::x25519::Identity>().ok())
-        .with_context(|| {
-            format!(
-                "key {} is not an age identity (add it with `warden-verifier keys add {} \
-                 --generate --age`)",
-                args.key, args.key
-            )
-        })?;
+    let identity = warden_agent::open::parse_identity(&key.material).with_context(|| {
+        format!(
+            "key {} is not an age identity (add it with `warden-verifier keys add {} --generate \
+             --age`)",
+            args.key, args.key
+        )
+    })?;
 
     // SIGINT/SIGTERM stop the decryption between chunks; open_model then removes what it
     // wrote.

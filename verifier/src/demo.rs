@@ -363,9 +363,7 @@ async fn demo(root: &Path, tee: DemoTee, gpus: usize) -> anyhow::Result<()> {
     );
 
     step("5. The agent decrypts the model into place, hashing the plaintext on the way");
-    let identity = KeyMaterial::from_bytes(key.material.to_vec())?
-        .age_identity()
-        .context("the released key is not an age identity")?;
+    let identity = warden_agent::open::parse_identity(&key.material)?;
     let served = root.join("cvm/model");
     let opened = open_model(
         &identity,
