@@ -549,11 +549,9 @@ fn attest(
         Some(path) => {
             let signed = SignedModel::read(path)?;
             let options = warden_model::signed::options_for_signed(
-                model_dir,
                 &signed.statement.manifest,
                 &signed.statement.ignore_paths,
                 signed.statement.allow_symlinks,
-                Some(path),
             );
             let hashed = model::hash_model(model_dir, &options, &model::TerminalProgress::stderr())
                 .with_context(|| format!("cannot hash the model {}", model_dir.display()))?;
@@ -620,8 +618,22 @@ struct SignedModel {
 
 impl SignedModel {
     fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
+        let limit = warden_evidence::model::MAX_BUNDLE_LEN;
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(f, limit as u64 + 1),
+                    &mut bytes,
+                )
+            })
             .with_context(|| format!("cannot read the model signature {}", path.display()))?;
+        if bytes.len() > limit {
+            bail!(
+                "{} is larger than {limit} bytes: not a model signature bundle",
+                path.display()
+            );
+        }
         let statement = warden_evidence::model::SignatureBundle::parse(&bytes)
             .and_then(|bundle| bundle.statement())
             .with_context(|| format!("{} is not a usable OMS signature bundle", path.display()))?;
@@ -653,6 +665,24 @@ fn model_open(args: &ModelOpenArgs) -> Result<()> {
     let gpus = args.source.open_gpus()?;
     let source = args.source.open()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // SIGINT/SIGTERM stop the decryption between chunks; open_model then removes what it
+    // wrote. The handlers are installed now, before anything is attested or written, so that
+    // no signal finds the default action (which would leave the staging directory behind).
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _entered = runtime.enter();
+        let mut term = signal(SignalKind::terminate()).context("installing a SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing a SIGINT handler")?;
+        let flag = Arc::clone(&cancel);
+        runtime.spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            flag.store(true, Ordering::SeqCst);
+        });
+    }
     let keys = [args.key.clone()];
     let released = runtime.block_on(async {
         let mut verifier = client::connect(&args.verifier).await?;
@@ -682,22 +712,6 @@ fn model_open(args: &ModelOpenArgs) -> Result<()> {
         )
     })?;
 
-    // SIGINT/SIGTERM stop the decryption between chunks; open_model then removes what it
-    // wrote.
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
-    runtime.spawn(async move {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        flag.store(true, Ordering::SeqCst);
-    });
     let options = warden_agent::open::OpenOptions {
         // The bundle is skipped when it lies at the root of --in (where model-signing puts it).
         signature_name: warden_model::signed::relative_inside(&args.input, &signature_path)

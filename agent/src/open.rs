@@ -378,6 +378,7 @@ fn open_staged(
         return Err(OpenError::Cancelled);
     }
     check_manifest(expected, &mut resources)?;
+    let dropped = drop_unlisted_empty_files(jobs, staging, expected)?;
     // Entries of the directories must be durable before they are moved into place.
     for dir in &dirs {
         sync_dir(dir)?;
@@ -392,7 +393,7 @@ fn open_staged(
     fs::remove_dir(staging).map_err(|e| OpenError::io("remove", staging, &e))?;
     sync_dir(output)?;
     Ok(OpenedModel {
-        files: jobs.len(),
+        files: jobs.len() - dropped,
         bytes,
         // Equal to the plaintext manifest in serialization, algorithm and resources.
         manifest: expected.clone(),
@@ -401,6 +402,36 @@ fn open_staged(
 
 fn is_set(flag: Option<&AtomicBool>) -> bool {
     flag.is_some_and(|f| f.load(Ordering::Relaxed))
+}
+
+/// An OMS `shards` manifest lists no resource for an empty file (model-signing drops them),
+/// so an empty file is not described by the manifest that was checked: it is removed from the
+/// staging directory rather than placed unverified. (`files` manifests list empty files, and
+/// `check_manifest` has already compared them.)
+fn drop_unlisted_empty_files(
+    jobs: &[Job],
+    staging: &Path,
+    expected: &ModelManifest,
+) -> Result<usize, OpenError> {
+    if expected.serialization().shard_size().is_none() {
+        return Ok(0);
+    }
+    let mut dropped = 0;
+    for job in jobs {
+        let staged = staging.join(&job.relative);
+        let len = fs::metadata(&staged)
+            .map_err(|e| OpenError::io("stat", &staged, &e))?
+            .len();
+        if len == 0 {
+            fs::remove_file(&staged).map_err(|e| OpenError::io("remove", &staged, &e))?;
+            tracing::warn!(
+                name = %job.name,
+                "empty file not placed: a shards manifest does not describe empty files"
+            );
+            dropped += 1;
+        }
+    }
+    Ok(dropped)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), OpenError> {

@@ -865,6 +865,18 @@ mod model {
             })
         );
 
+        // A code-signing leaf under a CA restricted to TLS.
+        let tls_ca = ca(ModelCaOptions {
+            intermediate_tls_only: true,
+            ..ModelCaOptions::default()
+        });
+        assert_eq!(
+            cert_check(&tls_ca, &root_signers(&tls_ca), NOW),
+            Err(E::NotCodeSigning {
+                reason: "an issuer's extendedKeyUsage excludes codeSigning"
+            })
+        );
+
         let expired = ca(ModelCaOptions {
             issuer_expired_at_signing: true,
             ..ModelCaOptions::default()

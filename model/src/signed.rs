@@ -8,24 +8,22 @@ use crate::hash::HashOptions;
 
 /// The options that hash a model exactly as the statement whose manifest is `signed` says:
 /// its method, hash and shard size; the paths the signer ignored (`signer_ignore_paths`, which
-/// already hold the root git paths it left out, so git paths are not added again); whether it
-/// followed symbolic links; and `signature`, the bundle file itself, when it lies inside
-/// `root` (model-signing's CLI writes `model.sig` there and leaves it out).
+/// already hold the root git paths it left out, so git paths are not added again); and whether
+/// it followed symbolic links.
+///
+/// Nothing else is left out, not even the signature bundle when it lies inside the model:
+/// model-signing's CLI records that path among the ignored ones when it writes the bundle
+/// there, and the verifier checks those paths against its rules. Skipping the bundle's path
+/// on the side would let any file be hidden from the hash by naming it as the bundle.
 pub fn options_for_signed(
-    root: &Path,
     signed: &ModelManifest,
     signer_ignore_paths: &[String],
     allow_symlinks: bool,
-    signature: Option<&Path>,
 ) -> HashOptions {
-    let mut ignore_paths = signer_ignore_paths.to_vec();
-    if let Some(inside) = signature.and_then(|s| relative_inside(root, s)) {
-        ignore_paths.push(inside);
-    }
     HashOptions {
         serialization: signed.serialization(),
         algorithm: signed.hash_algorithm(),
-        ignore_paths,
+        ignore_paths: signer_ignore_paths.to_vec(),
         ignore_git_paths: false,
         allow_symlinks,
         threads: 0,

@@ -327,8 +327,8 @@ struct ModelArgs {
     /// The model directory (or single file) the bundle signs.
     #[arg(long, value_name = "DIR")]
     dir: PathBuf,
-    /// The signature bundle (model-signing writes `model.sig`). Ignored when hashing if it lies
-    /// inside --dir.
+    /// The signature bundle (model-signing writes `model.sig`). When it lies inside --dir, its
+    /// path must be among the paths the signer ignored (model-signing's CLI records it there).
     #[arg(long, value_name = "FILE")]
     bundle: PathBuf,
     /// A trusted signer's public key (SPKI PEM; ECDSA P-256, P-384 or P-521). Repeatable.
@@ -846,7 +846,7 @@ fn verify_model(args: &ModelArgs) -> ExitCode {
         ModelTrust::new(signers, SigningRules::default())
     };
     let now = args.at.unwrap_or_else(|| SystemClock.now());
-    match model_signing::verify_model_dir(&args.dir, &bundle, &args.bundle, &trust, now) {
+    match model_signing::verify_model_dir(&args.dir, &bundle, &trust, now) {
         Ok(claims) => {
             let headline = format!(
                 "valid: {} signed by {}, {} matches",

@@ -17,7 +17,7 @@ use warden_proto::binding::{HashAlgorithm, ModelManifest};
 
 /// The largest model signature accepted in an evidence bundle (a Sigstore bundle lists every
 /// resource's digest; 16 MiB is tens of thousands of files).
-pub const MAX_SIGNATURE_BYTES: usize = 16 << 20;
+pub const MAX_SIGNATURE_BYTES: usize = warden_evidence::model::MAX_BUNDLE_LEN;
 
 /// The signers and rules one policy's data configures under `model_signing`.
 #[derive(Debug)]
@@ -227,10 +227,10 @@ pub enum ModelDirError {
     Hash(#[from] warden_model::hash::HashError),
 }
 
-/// Verifies the signature `bundle` (read from `bundle_path`) over the model directory `dir`:
-/// signature and rules first, then `dir` hashed exactly as the signed statement says (method,
-/// hash, shard size, the signer's ignore paths, plus the bundle itself when it lies inside
-/// `dir`), then the signed resources compared with what was hashed. Returns the claims
+/// Verifies the signature `bundle` over the model directory `dir`: signature and rules first,
+/// then `dir` hashed exactly as the signed statement says (method, hash, shard size, the
+/// signer's ignore paths; a bundle inside `dir` must be one of those, as model-signing's CLI
+/// records it), then the signed resources compared with what was hashed. Returns the claims
 /// `{manifest_digest, subject_digest, signature}` as the verifier's policy would see them.
 ///
 /// # Errors
@@ -240,7 +240,6 @@ pub enum ModelDirError {
 pub fn verify_model_dir(
     dir: &std::path::Path,
     bundle: &[u8],
-    bundle_path: &std::path::Path,
     trust: &ModelTrust,
     now: UnixTime,
 ) -> Result<Value, ModelDirError> {
@@ -248,11 +247,9 @@ pub fn verify_model_dir(
     let verified = verify(&parsed, &trust.signers, &trust.rules, now)?;
     let statement = &verified.statement;
     let options = warden_model::signed::options_for_signed(
-        dir,
         &statement.manifest,
         &statement.ignore_paths,
         statement.allow_symlinks,
-        Some(bundle_path),
     );
     let hashed = warden_model::hash::hash_model(dir, &options, &warden_model::hash::NoProgress)?;
     compare_manifest(&statement.manifest, &hashed.manifest)?;

@@ -236,3 +236,51 @@ fn usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no model_signing"));
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_bundle_inside_the_model_is_hashed_unless_the_signer_ignored_it() {
+    // The golden bundle was written outside the model, so its statement does not ignore any
+    // `model.sig`: placed inside the model, under that name or another, it is an extra file.
+    // (Skipping it on the side would let any file be hidden by passing it as --bundle.)
+    let Some(dir) = common::vectors("model-signing") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("tiny-model");
+    copy_dir(&dir.join("tiny-model"), &model);
+    for name in ["model.sig", "chat_template.json"] {
+        let inside = model.join(name);
+        std::fs::copy(dir.join("tiny-model.sha256-files.sig"), &inside).unwrap();
+        let out = run(&[
+            "evidence",
+            "verify",
+            "model",
+            "--dir",
+            p(&model),
+            "--bundle",
+            p(&inside),
+            "--key",
+            p(&dir.join("ec-p256-public.pem")),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(
+            stdout(&out).contains(&format!("1 extra: {name:?}")),
+            "{name}: {}",
+            stdout(&out)
+        );
+        std::fs::remove_file(&inside).unwrap();
+    }
+}

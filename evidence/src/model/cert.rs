@@ -149,6 +149,15 @@ fn check_profile(index: usize, cert: &X509Certificate<'_>) -> Result<(), ModelSi
     if key_usage.is_some_and(|ku| !ku.value.key_cert_sign()) {
         return Err(bad("issuer keyUsage lacks keyCertSign"));
     }
+    // An issuer restricted by extendedKeyUsage (to TLS, say) does not vouch for code signing.
+    let issuer_eku = cert
+        .extended_key_usage()
+        .map_err(|_| bad("malformed or duplicated extendedKeyUsage"))?;
+    if issuer_eku.is_some_and(|e| !e.value.code_signing && !e.value.any) {
+        return Err(ModelSignatureError::NotCodeSigning {
+            reason: "an issuer's extendedKeyUsage excludes codeSigning",
+        });
+    }
     // pathLenConstraint counts the CA certificates below this one, the leaf excluded.
     let below = index.saturating_sub(1);
     if let Some(limit) = basic.and_then(|bc| bc.value.path_len_constraint)

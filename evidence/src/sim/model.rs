@@ -271,6 +271,9 @@ pub struct ModelCaOptions {
     pub leaf_signed_by_wrong_key: bool,
     /// The root is RSA-2048 signing with PKCS#1 v1.5 and SHA-256 instead of ECDSA P-384.
     pub rsa_root: bool,
+    /// Negative case: the intermediate's extendedKeyUsage restricts it to serverAuth (a TLS
+    /// CA), under which the code-signing leaf is issued.
+    pub intermediate_tls_only: bool,
 }
 
 impl Default for ModelCaOptions {
@@ -284,6 +287,7 @@ impl Default for ModelCaOptions {
             issuer_expired_at_signing: false,
             leaf_signed_by_wrong_key: false,
             rsa_root: false,
+            intermediate_tls_only: false,
         }
     }
 }
@@ -459,7 +463,13 @@ impl ModelSigningCa {
                     key: &ca_key,
                     not_before: CA_NOT_BEFORE,
                     not_after: issuer_not_after,
-                    extensions: ca_exts()?,
+                    extensions: {
+                        let mut exts = ca_exts()?;
+                        if options.intermediate_tls_only {
+                            exts.push(extension(OID_EKU, false, &EKU_SERVER_AUTH)?);
+                        }
+                        exts
+                    },
                 },
                 &root_name,
                 &root_key,
