@@ -870,6 +870,31 @@ fn encrypted_signed_model_opens_through_the_cli() {
             .args(["--simulate", "--state-dir"])
             .arg(&agent_state))
     };
+    // A plaintext model with its signature: `attest --model-signature` hashes it as signed.
+    let sig_path = root.join("model.sig");
+    std::fs::write(&sig_path, &bundle).unwrap();
+    let attest_signed = |model: &Path, signature: &Path| {
+        run(agent()
+            .args(["attest", "--verifier", &format!("http://127.0.0.1:{port}")])
+            .args(["--key", "weights", "--model"])
+            .arg(model)
+            .arg("--model-signature")
+            .arg(signature)
+            .args(["--simulate", "--state-dir"])
+            .arg(&agent_state))
+    };
+    let out = attest_signed(&plain, &sig_path).success();
+    assert!(out.stdout.contains("released key weights"), "{out}");
+    // The same bundle inside the model is an unsigned file there: refused before any nonce.
+    let inside = plain.join("model.sig");
+    std::fs::write(&inside, &bundle).unwrap();
+    let out = attest_signed(&plain, &inside).failure();
+    assert!(
+        out.stderr.contains("does not match its signature") && out.stderr.contains("model.sig"),
+        "{out}"
+    );
+    std::fs::remove_file(&inside).unwrap();
+
     let served = root.join("served");
     let out = open(&enc, &served).success();
     assert!(out.stdout.contains("equals the attested one"), "{out}");
