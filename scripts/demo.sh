@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults, in one process over real gRPC on loopback: a verifier with a
-# fresh state directory, a key under the dev policy, a simulated confidential VM that attests,
-# gets the key sealed to its TEE key and decrypts a model, then a request the strict default
-# policy denies, with the reasons the operator sees. Runs it with a simulated SEV-SNP VM, then
+# The main job on embedded defaults, in one process over real gRPC on loopback: a model owner
+# signs a model (OpenSSF Model Signing, key method) and it is encrypted with age to the key
+# broker's identity; a verifier with a fresh state directory holds that identity under the dev
+# policy, whose data pins the owner's key; a simulated confidential VM attests with the signed
+# manifest, gets the identity sealed to its TEE key and decrypts the model into place, keeping
+# it only because the plaintext equals the attested manifest (a swapped ciphertext is refused);
+# then a request the strict default policy denies, with the reasons the operator sees. Runs it with a simulated SEV-SNP VM, then
 # with a simulated Intel TDX VM with two simulated NVIDIA GPUs (quotes and DCAP collateral, GPU
 # reports and signed RIMs, from generated hierarchies). Arguments
 # go to both runs (for example --dir DIR). Needs only the Rust toolchain.
