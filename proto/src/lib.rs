@@ -11,6 +11,7 @@
 pub mod binding;
 pub mod jcs;
 pub mod seal;
+pub mod tlog;
 
 /// gRPC metadata key of the verifier's correlation id, set on every Attest response and error
 /// status (docs/protocol.md).
