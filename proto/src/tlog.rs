@@ -19,8 +19,8 @@ pub type Hash = [u8; 32];
 /// The signed-note signature type byte of Ed25519 (C2SP signed-note, "Signature types").
 const ED25519_TYPE: u8 = 0x01;
 
-/// At most this many signature lines are read from a note (C2SP signed-note caps verifiers'
-/// work; the Go reference uses the same limit).
+/// At most this many signature lines are accepted in a note: a bound on the work a hostile note
+/// can cause, far above any real log-plus-witnesses deployment.
 pub const MAX_NOTE_SIGNATURES: usize = 100;
 
 /// The prefix of a signature line: an em dash (U+2014) and a space.
@@ -108,7 +108,7 @@ fn split_point(n: usize) -> usize {
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
 
-/// MTH(D[n]) over already-hashed leaves (RFC 9162 section 2.1.1).
+/// `MTH(D[n])` over already-hashed leaves (RFC 9162 section 2.1.1).
 pub fn root(leaf_hashes: &[Hash]) -> Hash {
     match leaf_hashes {
         [] => empty_root(),
@@ -129,7 +129,7 @@ fn size_of(leaf_hashes: &[Hash]) -> u64 {
     u64::try_from(leaf_hashes.len()).unwrap_or(u64::MAX)
 }
 
-/// The inclusion proof PATH(index, D[n]) of the leaf at `index` (RFC 9162 section 2.1.3.1).
+/// The inclusion proof `PATH(index, D[n])` of the leaf at `index` (RFC 9162 section 2.1.3.1).
 pub fn inclusion_proof(leaf_hashes: &[Hash], index: u64) -> Result<Vec<Hash>, TlogError> {
     let size = size_of(leaf_hashes);
     let out_of_range = TlogError::IndexOutOfRange { index, size };
@@ -201,7 +201,7 @@ pub fn verify_inclusion(
     Ok(())
 }
 
-/// The consistency proof PROOF(old_size, D[n]) (RFC 9162 section 2.1.4.1); empty when
+/// The consistency proof `PROOF(old_size, D[n])` (RFC 9162 section 2.1.4.1); empty when
 /// `old_size == n`. `old_size` 0 or above `n` is [`TlogError::InconsistentSizes`].
 pub fn consistency_proof(leaf_hashes: &[Hash], old_size: u64) -> Result<Vec<Hash>, TlogError> {
     let new = size_of(leaf_hashes);
