@@ -239,7 +239,15 @@ const GO_SKEY_B64: &str = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const GO_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 const GO_TEXT: &str = "If you think cryptography is the answer to your problem,\n\
                        then you don't know what your problem is.\n";
-const GO_NOTE_SIG: &str = "\u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+const GO_SIG_B64: &str = concat!(
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfq",
+    "dngotpRZb6KE6RyyBwJnAM="
+);
+const GO_NOTE_SIG: &str = concat!(
+    "\u{2014} PeterNeumann ",
+    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfq",
+    "dngotpRZb6KE6RyyBwJnAM=\n"
+);
 
 fn go_signer() -> NoteSigner {
     let typed = B64.decode(GO_SKEY_B64).unwrap();
@@ -294,9 +302,7 @@ fn open_note_rejections() {
     let other = NoteSigner::from_seed("Other", &[7; 32]).unwrap();
 
     // A bad signature from a known key.
-    let mut blob = B64
-        .decode("x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=")
-        .unwrap();
+    let mut blob = B64.decode(GO_SIG_B64).unwrap();
     blob[10] ^= 1;
     let bad = format!("{GO_TEXT}\n\u{2014} PeterNeumann {}\n", B64.encode(&blob));
     assert_eq!(
