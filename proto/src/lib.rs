@@ -7,6 +7,8 @@
 //! - [`binding`]: the binding rules of `docs/protocol.md`, byte for byte.
 //! - [`seal`]: HPKE sealing of released keys to the agent's TEE key.
 //! - [`jcs`]: the RFC 8785 JSON canonicalization the binding rules hash over.
+//! - [`tlog`]: RFC 9162 Merkle tree proofs and C2SP checkpoints in signed notes, for the
+//!   transparency log of key releases (issue #7; not yet wired into the verifier).
 
 pub mod binding;
 pub mod jcs;
