@@ -12,5 +12,6 @@ pub mod tdx;
 #[cfg(test)]
 mod test_vectors;
 mod time;
+mod x509;
 
 pub use time::UnixTime;

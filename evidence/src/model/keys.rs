@@ -77,12 +77,7 @@ pub(crate) fn ec_key(
     if spki.algorithm.algorithm.to_id_string() != OID_EC_PUBLIC_KEY {
         return Err(unsupported("not an elliptic-curve key"));
     }
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
+    let curve = crate::x509::ec_curve_oid(spki);
     let curve = match curve.as_deref() {
         Some(OID_P256) => Curve::P256,
         Some(OID_P384) => Curve::P384,

@@ -209,12 +209,7 @@ fn check_profile(index: usize, cert: &X509Certificate<'_>) -> Result<(), GpuErro
         return Err(bad("signature algorithm is not ecdsa-with-SHA384"));
     }
     let spki = cert.public_key();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
+    let curve = crate::x509::ec_curve_oid(spki);
     if spki.algorithm.algorithm.to_id_string() != OID_EC_PUBLIC_KEY
         || curve.as_deref() != Some(OID_SECP384R1)
     {

@@ -336,26 +336,11 @@ pub fn verify_response(
         .map(|der| parse_cert(der, "issuer chain is not DER X.509"))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let outer = OcspResponse::from_der(response)
-        .map_err(|_| OcspError::Encoding("not a DER OCSPResponse"))?;
-    if outer.response_status != OcspResponseStatus::Successful {
-        return Err(OcspError::ResponseStatus(status_name(
-            outer.response_status,
-        )));
-    }
-    let bytes = outer.response_bytes.ok_or(OcspError::Encoding(
-        "successful response without responseBytes",
-    ))?;
-    if bytes.response_type != OID_OCSP_BASIC {
-        return Err(OcspError::ResponseType);
-    }
-    let basic_der = bytes.response.as_bytes();
-    let basic = BasicOcspResponse::from_der(basic_der)
-        .map_err(|_| OcspError::Encoding("not a DER BasicOCSPResponse"))?;
+    let (basic, basic_der) = basic_response(response)?;
     // The signature covers the tbsResponseData bytes as received. Requiring the whole
     // response to re-encode to the same bytes makes the decoded fields exactly the signed ones
     // (no BER alternatives, nothing skipped).
-    if basic.to_der().ok().as_deref() != Some(basic_der) {
+    if basic.to_der().ok().as_deref() != Some(basic_der.as_slice()) {
         return Err(OcspError::Encoding("BasicOCSPResponse is not in DER"));
     }
     let tbs = basic
@@ -630,21 +615,7 @@ pub fn entries(response: &[u8]) -> Result<Vec<OcspEntry>, OcspError> {
     if response.len() > MAX_RESPONSE_LEN {
         return Err(OcspError::Encoding("response larger than 64 KiB"));
     }
-    let outer = OcspResponse::from_der(response)
-        .map_err(|_| OcspError::Encoding("not a DER OCSPResponse"))?;
-    if outer.response_status != OcspResponseStatus::Successful {
-        return Err(OcspError::ResponseStatus(status_name(
-            outer.response_status,
-        )));
-    }
-    let bytes = outer.response_bytes.ok_or(OcspError::Encoding(
-        "successful response without responseBytes",
-    ))?;
-    if bytes.response_type != OID_OCSP_BASIC {
-        return Err(OcspError::ResponseType);
-    }
-    let basic = BasicOcspResponse::from_der(bytes.response.as_bytes())
-        .map_err(|_| OcspError::Encoding("not a DER BasicOCSPResponse"))?;
+    let (basic, _) = basic_response(response)?;
     Ok(basic
         .tbs_response_data
         .responses
@@ -673,6 +644,27 @@ pub fn certificate_subject(cert_der: &[u8]) -> String {
     parse_cert(cert_der, "")
         .map(|c| c.tbs_certificate.subject.to_string())
         .unwrap_or_else(|_| "(undecodable certificate)".to_owned())
+}
+
+/// The BasicOCSPResponse of a successful OCSPResponse, decoded, with its DER bytes as received.
+fn basic_response(response: &[u8]) -> Result<(BasicOcspResponse, Vec<u8>), OcspError> {
+    let outer = OcspResponse::from_der(response)
+        .map_err(|_| OcspError::Encoding("not a DER OCSPResponse"))?;
+    if outer.response_status != OcspResponseStatus::Successful {
+        return Err(OcspError::ResponseStatus(status_name(
+            outer.response_status,
+        )));
+    }
+    let bytes = outer.response_bytes.ok_or(OcspError::Encoding(
+        "successful response without responseBytes",
+    ))?;
+    if bytes.response_type != OID_OCSP_BASIC {
+        return Err(OcspError::ResponseType);
+    }
+    let der = bytes.response.as_bytes().to_vec();
+    let basic = BasicOcspResponse::from_der(&der)
+        .map_err(|_| OcspError::Encoding("not a DER BasicOCSPResponse"))?;
+    Ok((basic, der))
 }
 
 fn status_name(status: OcspResponseStatus) -> &'static str {

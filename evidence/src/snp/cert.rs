@@ -410,12 +410,7 @@ pub(crate) fn verify_vek(
             reason: "public key is not an EC key",
         });
     }
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|oid| oid.to_id_string());
+    let curve = crate::x509::ec_curve_oid(spki);
     if curve.as_deref() != Some(OID_SECP384R1) {
         return Err(SnpError::BadCert {
             role,
